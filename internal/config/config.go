@@ -1,0 +1,47 @@
+// Package config loads a service's configuration from environment variables (caarlos0/env struct
+// tags) and documents those variables for --help, from the same tags, so the two never disagree.
+package config
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Load parses the environment into a T, whose fields carry `env`, `envDefault` and `usage` tags.
+func Load[T any]() (T, error) {
+	cfg, err := env.ParseAs[T]()
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// Usage writes one line per variable of the struct type of cfg: name, default or "required", usage.
+func Usage(w io.Writer, cfg any) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	t := reflect.TypeOf(cfg)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name == "" {
+			continue
+		}
+		def := "(default " + f.Tag.Get("envDefault") + ")"
+		if _, ok := f.Tag.Lookup("envDefault"); !ok {
+			def = ""
+		}
+		if strings.Contains(opts, "required") {
+			def = "(required)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", name, f.Tag.Get("usage"), def)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,81 @@
+// Package todo is the todo domain: its rules, and a store that writes each change together with the
+// event announcing it (the transactional outbox) in one PostgreSQL transaction.
+package todo
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/todocdc/pipeline/internal/events"
+)
+
+// MaxTitleLen is the longest title accepted, in characters.
+const MaxTitleLen = 200
+
+// Errors of the domain, checked with errors.Is.
+var (
+	// ErrNotFound means no todo with that id belongs to the caller. A todo of another user is
+	// reported the same way, so that ids of other users' todos cannot be probed.
+	ErrNotFound = errors.New("todo not found")
+	// ErrAlreadyCompleted means the todo is completed already; completing it again changes nothing.
+	ErrAlreadyCompleted = errors.New("todo is already completed")
+)
+
+// ValidationError is bad input, named by field.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// Todo is one user's task.
+type Todo struct {
+	ID          uuid.UUID     `db:"id" json:"id"`
+	UserID      string        `db:"user_id" json:"user_id"`
+	Title       string        `db:"title" json:"title"`
+	Status      events.Status `db:"status" json:"status"`
+	CreatedAt   time.Time     `db:"created_at" json:"created_at"`
+	UpdatedAt   time.Time     `db:"updated_at" json:"updated_at"`
+	CompletedAt *time.Time    `db:"completed_at" json:"completed_at,omitempty"`
+}
+
+// NormalizeTitle trims surrounding space and checks the title's rules: not empty, at most
+// MaxTitleLen characters, valid UTF-8, no control characters.
+func NormalizeTitle(title string) (string, error) {
+	t := strings.TrimSpace(title)
+	switch {
+	case !utf8.ValidString(t):
+		return "", &ValidationError{"title", "must be valid UTF-8"}
+	case t == "":
+		return "", &ValidationError{"title", "must not be empty"}
+	case utf8.RuneCountInString(t) > MaxTitleLen:
+		return "", &ValidationError{"title", fmt.Sprintf("must be at most %d characters, got %d", MaxTitleLen, utf8.RuneCountInString(t))}
+	case strings.IndexFunc(t, unicode.IsControl) >= 0:
+		return "", &ValidationError{"title", "must not contain control characters"}
+	}
+	return t, nil
+}
+
+// ID identifies a todo.
+type ID = uuid.UUID
+
+// ParseID parses a todo id from a path.
+func ParseID(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return uuid.Nil, &ValidationError{"id", "must be a UUID like 0190b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f"}
+	}
+	return id, nil
+}
+
+// Created returns the event announcing t's creation.
+func (t Todo) Created() events.TodoCreated {
+	return events.TodoCreated{TodoID: t.ID.String(), UserID: t.UserID, Title: t.Title, Status: t.Status, CreatedAt: t.CreatedAt}
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/todocdc/pipeline/internal/todo"
+)
+
+// maxBodyBytes bounds a request body; a title of 200 characters needs far less.
+const maxBodyBytes = 16 << 10
+
+// maxListLimit bounds one page of GET /v1/todos.
+const maxListLimit = 500
+
+// todoStore is the part of todo.Store the HTTP layer uses.
+type todoStore interface {
+	Create(ctx context.Context, userID, title string) (todo.Todo, error)
+	Get(ctx context.Context, userID string, id todo.ID) (todo.Todo, error)
+	List(ctx context.Context, userID string, limit int) ([]todo.Todo, error)
+	Complete(ctx context.Context, userID string, id todo.ID) (todo.Todo, error)
+	Delete(ctx context.Context, userID string, id todo.ID) error
+}
+
+// tokenVerifier returns the user id a bearer token was issued for.
+type tokenVerifier interface {
+	UserID(token string, now time.Time) (string, error)
+}
+
+type server struct {
+	store  todoStore
+	tokens tokenVerifier
+	ready  func(ctx context.Context) error
+	log    *slog.Logger
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/todos", s.authed(s.create))
+	mux.Handle("GET /v1/todos", s.authed(s.list))
+	mux.Handle("GET /v1/todos/{id}", s.authed(s.get))
+	mux.Handle("POST /v1/todos/{id}/complete", s.authed(s.complete))
+	mux.Handle("DELETE /v1/todos/{id}", s.authed(s.delete))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s.logRequests(mux)
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, userID string)
+
+func (s *server) authed(h authedHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="todos"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing bearer token in the Authorization header")
+			return
+		}
+		userID, err := s.tokens.UserID(token, time.Now())
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="todos", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid_token", err.Error())
+			return
+		}
+		h(w, r, userID)
+	})
+}
+
+type createRequest struct {
+	Title *string `json:"title"`
+}
+
+func (s *server) create(w http.ResponseWriter, r *http.Request, userID string) {
+	var req createRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if req.Title == nil {
+		writeError(w, http.StatusBadRequest, "invalid_input", "title: is required")
+		return
+	}
+	t, err := s.store.Create(r.Context(), userID, *req.Title)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/todos/"+t.ID.String())
+	writeJSON(w, http.StatusCreated, t)
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request, userID string) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			writeError(w, http.StatusBadRequest, "invalid_input", "limit: must be a number from 1 to "+strconv.Itoa(maxListLimit))
+			return
+		}
+		limit = n
+	}
+	todos, err := s.store.List(r.Context(), userID, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"todos": todos})
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request, userID string) {
+	id, err := todo.ParseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.store.Get(r.Context(), userID, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *server) complete(w http.ResponseWriter, r *http.Request, userID string) {
+	id, err := todo.ParseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.store.Complete(r.Context(), userID, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
+	id, err := todo.ParseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.store.Delete(r.Context(), userID, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// decode reads a JSON body into v, answering the error itself when it returns false.
+func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got "+ct)
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than "+strconv.Itoa(maxBodyBytes)+" bytes")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "malformed_json", "request body is not the expected JSON: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "malformed_json", "request body has data after the JSON object")
+		return false
+	}
+	return true
+}
+
+// fail maps a store error to its response. Anything unexpected (the database or the registry
+// unreachable, a schema not registered) is logged and answered 503: nothing was written, since
+// every change is one transaction, and the client may retry.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var invalid *todo.ValidationError
+	switch {
+	case errors.As(err, &invalid):
+		writeError(w, http.StatusBadRequest, "invalid_input", invalid.Error())
+	case errors.Is(err, todo.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, todo.ErrAlreadyCompleted):
+		writeError(w, http.StatusConflict, "already_completed", err.Error())
+	case errors.Is(err, context.Canceled):
+		// The client went away; nothing to answer.
+	default:
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the request could not be completed now; nothing was changed; retry later")
+	}
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
