@@ -1,0 +1,45 @@
+package todo
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeTitle(t *testing.T) {
+	cases := []struct {
+		in, want string
+		bad      bool
+	}{
+		{in: "Buy milk", want: "Buy milk"},
+		{in: "  padded\t", want: "padded"},
+		{in: strings.Repeat("é", MaxTitleLen), want: strings.Repeat("é", MaxTitleLen)}, // characters, not bytes
+		{in: "", bad: true},
+		{in: "   ", bad: true},
+		{in: strings.Repeat("x", MaxTitleLen+1), bad: true},
+		{in: "line\nbreak", bad: true},
+		{in: "bell\a", bad: true},
+		{in: "bad \xff utf8", bad: true},
+	}
+	for _, c := range cases {
+		got, err := NormalizeTitle(c.in)
+		var ve *ValidationError
+		switch {
+		case c.bad && !errors.As(err, &ve):
+			t.Errorf("NormalizeTitle(%q) = %q, %v; want a ValidationError", c.in, got, err)
+		case !c.bad && (err != nil || got != c.want):
+			t.Errorf("NormalizeTitle(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestParseID(t *testing.T) {
+	if _, err := ParseID("0190b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f"); err != nil {
+		t.Errorf("valid id refused: %v", err)
+	}
+	for _, bad := range []string{"", "42", "0190b6c48f5a7c3e9d2b1a2b3c4d5e6f", "urn:uuid:0190b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f", "zz90b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f"} {
+		if _, err := ParseID(bad); err == nil {
+			t.Errorf("ParseID(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/todocdc/pipeline/internal/auth"
+	"github.com/todocdc/pipeline/internal/todo"
+)
+
+// fakeStore applies the domain's title rule and keeps todos in memory, so the HTTP layer's
+// mapping of input and errors to responses can be tested without a database.
+type fakeStore struct {
+	todos  map[todo.ID]todo.Todo
+	writes int
+}
+
+func (f *fakeStore) Create(_ context.Context, userID, title string) (todo.Todo, error) {
+	title, err := todo.NormalizeTitle(title)
+	if err != nil {
+		return todo.Todo{}, err
+	}
+	f.writes++
+	t := todo.Todo{ID: uuid.New(), UserID: userID, Title: title, Status: "PENDING"}
+	f.todos[t.ID] = t
+	return t, nil
+}
+
+func (f *fakeStore) Get(_ context.Context, userID string, id todo.ID) (todo.Todo, error) {
+	t, ok := f.todos[id]
+	if !ok || t.UserID != userID {
+		return todo.Todo{}, todo.ErrNotFound
+	}
+	return t, nil
+}
+
+func (f *fakeStore) List(_ context.Context, userID string, _ int) ([]todo.Todo, error) {
+	var out []todo.Todo
+	for _, t := range f.todos {
+		if t.UserID == userID {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeStore) Complete(ctx context.Context, userID string, id todo.ID) (todo.Todo, error) {
+	t, err := f.Get(ctx, userID, id)
+	if err != nil {
+		return t, err
+	}
+	if t.Status == "COMPLETED" {
+		return t, todo.ErrAlreadyCompleted
+	}
+	f.writes++
+	t.Status = "COMPLETED"
+	f.todos[id] = t
+	return t, nil
+}
+
+func (f *fakeStore) Delete(ctx context.Context, userID string, id todo.ID) error {
+	if _, err := f.Get(ctx, userID, id); err != nil {
+		return err
+	}
+	f.writes++
+	delete(f.todos, id)
+	return nil
+}
+
+func newTestServer(t *testing.T) (*fakeStore, http.Handler, func(user string) string) {
+	t.Helper()
+	keys, err := auth.NewKeys([]byte("test-secret-test-secret-test-secret!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &fakeStore{todos: map[todo.ID]todo.Todo{}}
+	s := &server{store: store, tokens: keys, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ready: func(context.Context) error { return nil }}
+	token := func(user string) string {
+		tok, err := keys.Issue(user, time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	return store, s.routes(), token
+}
+
+func do(h http.Handler, method, path, token, contentType, body string) (*httptest.ResponseRecorder, errorBody) {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var eb errorBody
+	_ = json.Unmarshal(rec.Body.Bytes(), &eb)
+	return rec, eb
+}
+
+func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
+	store, h, token := newTestServer(t)
+	alice := token("alice")
+	unknown := uuid.NewString()
+	cases := []struct {
+		name, method, path, token, contentType, body string
+		status                                       int
+		code                                         string
+	}{
+		{"no token", "POST", "/v1/todos", "", "application/json", `{"title":"x"}`, 401, "unauthenticated"},
+		{"bad token", "POST", "/v1/todos", "abc.def.ghi", "application/json", `{"title":"x"}`, 401, "invalid_token"},
+		{"malformed json", "POST", "/v1/todos", alice, "application/json", `{"title":`, 400, "malformed_json"},
+		{"not an object", "POST", "/v1/todos", alice, "application/json", `["x"]`, 400, "malformed_json"},
+		{"unknown field", "POST", "/v1/todos", alice, "application/json", `{"title":"x","owner":"bob"}`, 400, "malformed_json"},
+		{"trailing data", "POST", "/v1/todos", alice, "application/json", `{"title":"x"} {"title":"y"}`, 400, "malformed_json"},
+		{"missing title", "POST", "/v1/todos", alice, "application/json", `{}`, 400, "invalid_input"},
+		{"empty title", "POST", "/v1/todos", alice, "application/json", `{"title":"  "}`, 400, "invalid_input"},
+		{"overlong title", "POST", "/v1/todos", alice, "application/json", `{"title":"` + strings.Repeat("x", todo.MaxTitleLen+1) + `"}`, 400, "invalid_input"},
+		{"oversized body", "POST", "/v1/todos", alice, "application/json", `{"title":"` + strings.Repeat("x", maxBodyBytes) + `"}`, 413, "body_too_large"},
+		{"wrong content type", "POST", "/v1/todos", alice, "text/plain", `{"title":"x"}`, 415, "unsupported_media_type"},
+		{"bad id", "GET", "/v1/todos/42", alice, "", "", 400, "invalid_input"},
+		{"unknown id", "GET", "/v1/todos/" + unknown, alice, "", "", 404, "not_found"},
+		{"complete unknown id", "POST", "/v1/todos/" + unknown + "/complete", alice, "", "", 404, "not_found"},
+		{"delete unknown id", "DELETE", "/v1/todos/" + unknown, alice, "", "", 404, "not_found"},
+		{"bad limit", "GET", "/v1/todos?limit=0", alice, "", "", 400, "invalid_input"},
+		{"no such endpoint", "PUT", "/v1/todos", alice, "", "", 405, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec, eb := do(h, c.method, c.path, c.token, c.contentType, c.body)
+			if rec.Code != c.status {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, c.status, rec.Body)
+			}
+			if c.code != "" && (eb.Error.Code != c.code || eb.Error.Message == "") {
+				t.Fatalf("error = %+v, want code %q with a message", eb.Error, c.code)
+			}
+			if ct := rec.Header().Get("Content-Type"); c.code != "" && ct != "application/json" {
+				t.Fatalf("Content-Type = %q", ct)
+			}
+		})
+	}
+	if store.writes != 0 {
+		t.Fatalf("bad input wrote %d changes", store.writes)
+	}
+}
+
+func TestLifecycleAndIsolation(t *testing.T) {
+	store, h, token := newTestServer(t)
+	alice, bob := token("alice"), token("bob")
+
+	rec, _ := do(h, "POST", "/v1/todos", alice, "application/json", `{"title":"  Buy milk "}`)
+	if rec.Code != 201 {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	var created todo.Todo
+	if err := json.Unmarshal(rec.Body.Bytes(), &created); err != nil {
+		t.Fatal(err)
+	}
+	if created.Title != "Buy milk" || created.UserID != "alice" || rec.Header().Get("Location") != "/v1/todos/"+created.ID.String() {
+		t.Fatalf("created %+v, Location %q", created, rec.Header().Get("Location"))
+	}
+	path := "/v1/todos/" + created.ID.String()
+
+	for _, req := range [][2]string{{"GET", path}, {"POST", path + "/complete"}, {"DELETE", path}} {
+		if rec, _ := do(h, req[0], req[1], bob, "", ""); rec.Code != 404 {
+			t.Errorf("bob %s %s = %d, want 404", req[0], req[1], rec.Code)
+		}
+	}
+	if rec, _ := do(h, "GET", "/v1/todos", bob, "", ""); strings.Contains(rec.Body.String(), created.ID.String()) {
+		t.Errorf("bob's list shows alice's todo: %s", rec.Body)
+	}
+
+	if rec, _ := do(h, "POST", path+"/complete", alice, "", ""); rec.Code != 200 {
+		t.Fatalf("complete: %d %s", rec.Code, rec.Body)
+	}
+	if rec, eb := do(h, "POST", path+"/complete", alice, "", ""); rec.Code != 409 || eb.Error.Code != "already_completed" {
+		t.Fatalf("complete again: %d %s", rec.Code, rec.Body)
+	}
+	if rec, _ := do(h, "DELETE", path, alice, "", ""); rec.Code != 204 {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+	}
+	if rec, _ := do(h, "GET", path, alice, "", ""); rec.Code != 404 {
+		t.Fatalf("get after delete: %d", rec.Code)
+	}
+	if store.writes != 3 {
+		t.Fatalf("writes = %d, want 3 (create, complete, delete)", store.writes)
+	}
+}
+
+func TestUnexpectedErrorIs503(t *testing.T) {
+	keys, err := auth.NewKeys([]byte("test-secret-test-secret-test-secret!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server{store: &failingStore{}, tokens: keys, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	tok, _ := keys.Issue("alice", time.Now(), time.Hour)
+	rec, eb := do(srv.routes(), "POST", "/v1/todos", tok, "application/json", `{"title":"x"}`)
+	if rec.Code != 503 || eb.Error.Code != "unavailable" {
+		t.Fatalf("got %d %s", rec.Code, rec.Body)
+	}
+}
+
+// failingStore fails every create as a store does when the registry or database is unreachable.
+type failingStore struct{ fakeStore }
+
+func (*failingStore) Create(context.Context, string, string) (todo.Todo, error) {
+	return todo.Todo{}, errors.New("registry unreachable")
+}
