@@ -1,0 +1,209 @@
+package connect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func newTestClient(t *testing.T, h http.HandlerFunc) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PollInterval, c.Settle = 5*time.Millisecond, 20*time.Millisecond
+	return c
+}
+
+func TestNewRefusesBadURL(t *testing.T) {
+	for _, u := range []string{"", "127.0.0.1:8083", "ftp://x", "http://"} {
+		if _, err := New(u, nil); err == nil {
+			t.Errorf("New(%q): want an error", u)
+		}
+	}
+}
+
+func TestValidateReturnsEveryErrorPerField(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || r.URL.Path != "/connector-plugins/io.debezium.connector.postgresql.PostgresConnector/config/validate" {
+			t.Errorf("%s %s", r.Method, r.URL.Path)
+		}
+		var got Config
+		_ = json.NewDecoder(r.Body).Decode(&got)
+		if got["name"] != "x" {
+			t.Errorf("body = %v", got)
+		}
+		io.WriteString(w, `{"name":"io.debezium.connector.postgresql.PostgresConnector","error_count":3,"groups":[],"configs":[
+			{"definition":{"name":"name"},"value":{"name":"name","value":"x","errors":[]}},
+			{"definition":{"name":"snapshot.mode"},"value":{"name":"snapshot.mode","value":"sometimes","errors":["Value must be one of always, initial"]}},
+			{"definition":{"name":"database.port"},"value":{"name":"database.port","value":"x","errors":["Not a number","Out of range"]}}]}`)
+	})
+	v, err := c.Validate(context.Background(), "io.debezium.connector.postgresql.PostgresConnector", Config{"name": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FieldError{
+		{"snapshot.mode", "Value must be one of always, initial"},
+		{"database.port", "Not a number"},
+		{"database.port", "Out of range"},
+	}
+	if v.OK() || v.ErrorCount != 3 || len(v.Errors) != len(want) {
+		t.Fatalf("validation = %+v", v)
+	}
+	for i := range want {
+		if v.Errors[i] != want[i] {
+			t.Errorf("error %d = %+v, want %+v", i, v.Errors[i], want[i])
+		}
+	}
+}
+
+func TestErrorsCarryConnectMessage(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error_code":404,"message":"Connector todos-outbox not found"}`)
+	})
+	_, err := c.Config(context.Background(), "todos-outbox")
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if !strings.Contains(err.Error(), "Connector todos-outbox not found") {
+		t.Errorf("error %q lacks Connect's message", err)
+	}
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != 404 {
+		t.Errorf("err = %#v", err)
+	}
+}
+
+func TestPutConfigCreatedOrUpdated(t *testing.T) {
+	var calls atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || r.URL.Path != "/connectors/c1/config" {
+			t.Errorf("%s %s", r.Method, r.URL.Path)
+		}
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusCreated)
+		}
+		io.WriteString(w, `{"name":"c1","config":{},"tasks":[]}`)
+	})
+	created, err := c.PutConfig(context.Background(), "c1", Config{"a": "b"})
+	if err != nil || !created {
+		t.Fatalf("first put: created=%v err=%v", created, err)
+	}
+	created, err = c.PutConfig(context.Background(), "c1", Config{"a": "b"})
+	if err != nil || created {
+		t.Fatalf("second put: created=%v err=%v", created, err)
+	}
+}
+
+func TestConflictIsRetried(t *testing.T) {
+	var calls atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, `{"error_code":409,"message":"Cannot complete request momentarily due to stale configuration"}`)
+			return
+		}
+		io.WriteString(w, `{}`)
+	})
+	if _, err := c.PutConfig(context.Background(), "c1", Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("%d calls, want 2", calls.Load())
+	}
+}
+
+func TestRestartQuery(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/connectors/c1/restart" ||
+			r.URL.Query().Get("includeTasks") != "true" || r.URL.Query().Get("onlyFailed") != "true" {
+			t.Errorf("%s %s", r.Method, r.URL)
+		}
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"name":"c1","connector":{"state":"RESTARTING"},"tasks":[]}`)
+	})
+	if err := c.Restart(context.Background(), "c1", true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// statuses answers the given status bodies in turn, repeating the last one.
+func statuses(t *testing.T, bodies ...string) *Client {
+	var n atomic.Int32
+	return newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		i := min(int(n.Add(1))-1, len(bodies)-1)
+		if bodies[i] == "" {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error_code":404,"message":"No status found for connector c1"}`)
+			return
+		}
+		io.WriteString(w, bodies[i])
+	})
+}
+
+const (
+	running    = `{"name":"c1","connector":{"state":"RUNNING","worker_id":"w"},"tasks":[{"id":0,"state":"RUNNING","worker_id":"w"}],"type":"source"}`
+	noTasks    = `{"name":"c1","connector":{"state":"RUNNING","worker_id":"w"},"tasks":[],"type":"source"}`
+	taskFailed = `{"name":"c1","connector":{"state":"RUNNING","worker_id":"w"},"tasks":[{"id":0,"state":"FAILED","worker_id":"w","trace":"org.apache.kafka.connect.errors.ConnectException: publication todos_outbox does not exist\n\tat io.debezium..."}],"type":"source"}`
+	connFailed = `{"name":"c1","connector":{"state":"FAILED","worker_id":"w","trace":"java.lang.IllegalStateException: boom"},"tasks":[],"type":"source"}`
+)
+
+func TestWaitRunning(t *testing.T) {
+	tests := []struct {
+		name      string
+		bodies    []string
+		wantErr   string
+		wantTrace string
+	}{
+		{name: "running after not found and no tasks", bodies: []string{"", noTasks, running}},
+		{name: "task failed carries trace", bodies: []string{noTasks, taskFailed}, wantErr: "task 0 FAILED: org.apache.kafka.connect.errors.ConnectException: publication todos_outbox does not exist", wantTrace: "at io.debezium"},
+		{name: "task fails right after running", bodies: []string{running, taskFailed}, wantErr: "task 0 FAILED", wantTrace: "publication"},
+		{name: "connector failed", bodies: []string{connFailed}, wantErr: "connector c1 FAILED: java.lang.IllegalStateException: boom", wantTrace: "boom"},
+		{name: "never gets a task: timeout with last state", bodies: []string{noTasks}, wantErr: "not running after 200ms: RUNNING, no tasks"},
+		{name: "never found: timeout with Connect's message", bodies: []string{""}, wantErr: "No status found for connector c1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := statuses(t, tt.bodies...)
+			s, err := c.WaitRunning(context.Background(), "c1", 200*time.Millisecond)
+			if tt.wantErr == "" {
+				if err != nil || !s.Running() {
+					t.Fatalf("status %+v, err %v", s, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+			if tt.wantTrace != "" {
+				var f *FailedError
+				if !errors.As(err, &f) || !strings.Contains(f.Trace, tt.wantTrace) {
+					t.Fatalf("err = %#v, want a FailedError with trace containing %q", err, tt.wantTrace)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigDiff(t *testing.T) {
+	a := Config{"x": "1", "y": "2", "z": "3"}
+	b := Config{"x": "1", "y": "20", "w": "4"}
+	if a.Equal(b) || !a.Equal(Config{"x": "1", "y": "2", "z": "3"}) {
+		t.Fatal("Equal is wrong")
+	}
+	got := strings.Join(a.Diff(b), ",")
+	if got != "w,y,z" {
+		t.Fatalf("Diff = %s, want w,y,z", got)
+	}
+}
