@@ -1,0 +1,144 @@
+package topics
+
+import (
+	"fmt"
+	"maps"
+	"sort"
+)
+
+// Actual is a topic as the cluster has it. Configs holds the current value of every config the
+// cluster reports for it (defaults included).
+type Actual struct {
+	Name              string
+	Partitions        int
+	ReplicationFactor int
+	Configs           map[string]string
+}
+
+// Kind is what an action does.
+type Kind string
+
+// Kinds of actions.
+const (
+	Create        Kind = "create"
+	AlterConfigs  Kind = "alter-configs"
+	AddPartitions Kind = "add-partitions"
+	Unchanged     Kind = "unchanged"
+)
+
+// Change is one config value that differs.
+type Change struct {
+	Key  string `json:"key"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Action is one step of a plan.
+type Action struct {
+	Topic string `json:"topic"`
+	Kind  Kind   `json:"kind"`
+	// For Create: the topic to create, with the replication factor and configs as applied.
+	Partitions        int               `json:"partitions,omitempty"`
+	ReplicationFactor int               `json:"replication_factor,omitempty"`
+	Configs           map[string]string `json:"configs,omitempty"`
+	// For AlterConfigs: the values to set.
+	Changes []Change `json:"changes,omitempty"`
+	// For AddPartitions: the current count (Partitions is the new one).
+	FromPartitions int `json:"from_partitions,omitempty"`
+}
+
+// Conflict is a difference the tool will not apply.
+type Conflict struct {
+	Topic  string `json:"topic"`
+	Reason string `json:"reason"`
+}
+
+// Plan is what it takes to bring the cluster to the declaration.
+type Plan struct {
+	Actions   []Action   `json:"actions"`
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+	Warnings  []string   `json:"warnings,omitempty"`
+}
+
+// NoOp reports whether the plan changes nothing.
+func (p Plan) NoOp() bool {
+	for _, a := range p.Actions {
+		if a.Kind != Unchanged {
+			return false
+		}
+	}
+	return true
+}
+
+// Effective returns the topic as it should be on a cluster of brokers brokers: the replication
+// factor lowered to the broker count, and min.insync.replicas dropped where the replication
+// factor is below MinRFForMinISR. The notes say what was adjusted.
+func Effective(t Topic, brokers int) (Topic, []string) {
+	var notes []string
+	eff := t
+	eff.Configs = maps.Clone(t.Configs)
+	if brokers > 0 && eff.ReplicationFactor > brokers {
+		notes = append(notes, fmt.Sprintf("%s: replication factor %d lowered to %d: the cluster has %d broker(s)",
+			t.Name, t.ReplicationFactor, brokers, brokers))
+		eff.ReplicationFactor = brokers
+	}
+	if _, ok := eff.Configs[MinISRKey]; ok && eff.ReplicationFactor < MinRFForMinISR {
+		notes = append(notes, fmt.Sprintf("%s: %s not set: replication factor %d is below %d",
+			t.Name, MinISRKey, eff.ReplicationFactor, MinRFForMinISR))
+		delete(eff.Configs, MinISRKey)
+	}
+	return eff, notes
+}
+
+// MakePlan compares the declared topics with the cluster's (actual, by name; a missing topic is
+// absent) and returns the actions, in declaration order. It never plans a deletion, a lower
+// partition count or a replication change: those are conflicts.
+func MakePlan(desired []Topic, brokers int, actual map[string]Actual) Plan {
+	var p Plan
+	for _, d := range desired {
+		eff, notes := Effective(d, brokers)
+		p.Warnings = append(p.Warnings, notes...)
+		a, exists := actual[d.Name]
+		if !exists {
+			p.Actions = append(p.Actions, Action{
+				Topic: d.Name, Kind: Create,
+				Partitions: eff.Partitions, ReplicationFactor: eff.ReplicationFactor, Configs: eff.Configs,
+			})
+			continue
+		}
+		changed := false
+		if a.ReplicationFactor != eff.ReplicationFactor {
+			p.Conflicts = append(p.Conflicts, Conflict{Topic: d.Name, Reason: fmt.Sprintf(
+				"replication factor is %d, declared %d: changing it needs a partition reassignment, which this tool does not do",
+				a.ReplicationFactor, eff.ReplicationFactor)})
+		}
+		if changes := configChanges(eff.Configs, a.Configs); len(changes) > 0 {
+			p.Actions = append(p.Actions, Action{Topic: d.Name, Kind: AlterConfigs, Changes: changes})
+			changed = true
+		}
+		switch {
+		case eff.Partitions > a.Partitions:
+			p.Actions = append(p.Actions, Action{Topic: d.Name, Kind: AddPartitions,
+				Partitions: eff.Partitions, FromPartitions: a.Partitions})
+			changed = true
+		case eff.Partitions < a.Partitions:
+			p.Conflicts = append(p.Conflicts, Conflict{Topic: d.Name, Reason: fmt.Sprintf(
+				"has %d partitions, declared %d: Kafka cannot lower a partition count", a.Partitions, eff.Partitions)})
+		}
+		if !changed {
+			p.Actions = append(p.Actions, Action{Topic: d.Name, Kind: Unchanged})
+		}
+	}
+	return p
+}
+
+func configChanges(want, have map[string]string) []Change {
+	var out []Change
+	for k, v := range want {
+		if cur, ok := have[k]; !ok || cur != v {
+			out = append(out, Change{Key: k, From: cur, To: v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
