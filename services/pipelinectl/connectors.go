@@ -1,0 +1,225 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/todocdc/pipeline/internal/connect"
+	"github.com/todocdc/pipeline/internal/connectors"
+)
+
+func (a *app) connect() (*connect.Client, error) {
+	c, err := connect.New(a.connectURL, &http.Client{Timeout: a.timeout})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+func (a *app) connectorsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "connectors",
+		Short: "Deploy and check Kafka Connect connectors declared in connectors/*.json",
+		Example: `  pipelinectl connectors apply
+  pipelinectl connectors status todos-outbox
+  pipelinectl connectors restart todos-outbox --only-failed`,
+		Args: cobra.ArbitraryArgs,
+		RunE: group,
+	}
+	cmd.AddCommand(a.connectorsApplyCmd(), a.connectorsStatusCmd(), a.connectorsRestartCmd())
+	return cmd
+}
+
+func (a *app) connectorsApplyCmd() *cobra.Command {
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "apply [FILE.json...]",
+		Short: "Validate, create or update connectors, and wait until they run",
+		Long: `apply deploys each connector file ({"name": ..., "config": {...}}); without
+files, every connectors/*.json. For each one it:
+
+  1. asks Connect to validate the config; any error is printed per field and
+     the connector is refused: the running one is left untouched (exit 1);
+  2. compares it with the running config: an identical one is left alone
+     ("unchanged"), else it is written ("created" or "updated");
+  3. waits until the connector and all its tasks are RUNNING; a FAILED task
+     is reported with its stack trace (exit 1).
+
+Secrets never go in the files: they name the worker's config providers,
+e.g. ${env:DEBEZIUM_DB_PASSWORD}, and Connect keeps them unresolved.`,
+		Example: `  pipelinectl connectors apply
+  pipelinectl connectors apply connectors/todos-outbox.json --wait 5m
+  pipelinectl connectors apply -o json | jq '.[].action'`,
+		Args: args(cobra.ArbitraryArgs),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			if wait <= 0 {
+				return usagef("--wait must be positive, got %s", wait)
+			}
+			specs, err := connectors.LoadAll(files)
+			if err != nil {
+				return err
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var (
+				results []connectors.Result
+				errs    []error
+			)
+			for _, s := range specs {
+				a.log.Debug("applying connector", "name", s.Name, "file", s.File)
+				r, err := connectors.Apply(cmd.Context(), c, s, wait)
+				if err != nil {
+					r.Err = err.Error()
+					errs = append(errs, err)
+				}
+				results = append(results, r)
+			}
+			if err := a.emit(results, func(w io.Writer) {
+				for _, r := range results {
+					printApplied(w, r)
+				}
+			}); err != nil {
+				return err
+			}
+			if len(errs) > 0 {
+				return reported{errors.Join(errs...)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for each connector and its tasks to run")
+	return cmd
+}
+
+func printApplied(w io.Writer, r connectors.Result) {
+	switch r.Action {
+	case connectors.Refused:
+		fmt.Fprintf(w, "%s: refused, %d validation error(s); the running connector is left as it is\n", r.Name, len(r.Errors))
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  %s: %s\n", e.Field, e.Message)
+		}
+		return
+	case "":
+		fmt.Fprintf(w, "%s: error: %s\n", r.Name, r.Err)
+		return
+	}
+	line := fmt.Sprintf("%s: %s", r.Name, r.Action)
+	if len(r.Changed) > 0 {
+		line += " (" + strings.Join(r.Changed, ", ") + ")"
+	}
+	if r.Status != nil {
+		line += "; " + r.Status.Summary()
+	}
+	fmt.Fprintln(w, line)
+	if r.Err != "" {
+		fmt.Fprintf(w, "  error: %s\n", r.Err)
+		if r.Status != nil {
+			printTraces(w, *r.Status)
+		}
+	}
+}
+
+func printTraces(w io.Writer, s connect.Status) {
+	if s.Connector.Trace != "" {
+		fmt.Fprintf(w, "  connector trace:\n%s\n", indent(s.Connector.Trace, "    "))
+	}
+	for _, t := range s.Tasks {
+		if t.Trace != "" {
+			fmt.Fprintf(w, "  task %d trace:\n%s\n", t.ID, indent(t.Trace, "    "))
+		}
+	}
+}
+
+func (a *app) connectorsStatusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "Show the state of a connector and its tasks (all connectors without NAME)",
+		Long: `status prints each connector's state, its tasks' states and the stack trace
+of anything FAILED. It exits 1 when a connector or task is FAILED or the named
+connector does not exist.`,
+		Example: `  pipelinectl connectors status
+  pipelinectl connectors status todos-outbox -o json`,
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, names []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			if len(names) == 0 {
+				if names, err = c.Connectors(cmd.Context()); err != nil {
+					return err
+				}
+			}
+			statuses := make([]connect.Status, 0, len(names))
+			var failed []error
+			for _, n := range names {
+				s, err := c.Status(cmd.Context(), n)
+				if err != nil {
+					return err
+				}
+				statuses = append(statuses, s)
+				if f := s.Failure(); f != nil {
+					failed = append(failed, f)
+				}
+			}
+			if err := a.emit(statuses, func(w io.Writer) {
+				if len(statuses) == 0 {
+					fmt.Fprintln(w, "no connectors")
+				}
+				for _, s := range statuses {
+					fmt.Fprintf(w, "%s: %s (worker %s)\n", s.Name, s.Summary(), s.Connector.WorkerID)
+					printTraces(w, s)
+				}
+			}); err != nil {
+				return err
+			}
+			if len(failed) > 0 {
+				return reported{errors.Join(failed...)}
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) connectorsRestartCmd() *cobra.Command {
+	var onlyFailed bool
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "restart NAME",
+		Short: "Restart a connector and its tasks, then wait until they run",
+		Example: `  pipelinectl connectors restart todos-outbox
+  pipelinectl connectors restart todos-outbox --only-failed`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, names []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			if err := c.Restart(cmd.Context(), names[0], onlyFailed); err != nil {
+				return err
+			}
+			s, werr := c.WaitRunning(cmd.Context(), names[0], wait)
+			if err := a.emit(s, func(w io.Writer) {
+				fmt.Fprintf(w, "%s: restarted; %s\n", names[0], s.Summary())
+				printTraces(w, s)
+			}); err != nil {
+				return err
+			}
+			if werr != nil {
+				return reported{werr}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&onlyFailed, "only-failed", false, "restart only the FAILED connector instance and tasks")
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the connector and its tasks to run")
+	return cmd
+}
