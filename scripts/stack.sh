@@ -1,0 +1,829 @@
+#!/usr/bin/env bash
+# scripts/stack.sh — the local stack without Docker: PostgreSQL 15, Kafka 4.3.1 (KRaft, one node),
+# Apicurio Registry 3.3.3 (Confluent-compatible API) and Kafka Connect 4.3.1 with the Debezium PostgreSQL
+# connector 3.6.1.Final, each a local process bound to 127.0.0.1. Everything it installs, configures,
+# writes and logs lives under $REPO/.state (gitignored); Maven downloads are cached in ~/.m2.
+#
+#   scripts/stack.sh install   resolve and unpack the components (idempotent; apt-installs postgresql if missing)
+#   scripts/stack.sh up        install if needed, then start PostgreSQL, Kafka, Apicurio, Connect (each only if down)
+#   scripts/stack.sh down      stop Connect, Apicurio, Kafka, PostgreSQL gracefully (all data kept)
+#   scripts/stack.sh status    one line per component; exit 0 if all are up, 1 otherwise
+#   scripts/stack.sh env       print `export NAME=value` lines: eval "$(scripts/stack.sh env)"
+#
+# Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083.
+# Logs: .state/logs/{postgres,kafka,connect,apicurio}.log (JVM stdout/stderr in *.out).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KAFKA_VERSION=4.3.1
+DEBEZIUM_VERSION=3.6.1.Final
+APICURIO_VERSION=3.3.3
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+
+HOST=127.0.0.1
+PG_PORT=5432
+KAFKA_PORT=9092
+KAFKA_CONTROLLER_PORT=9093
+APICURIO_PORT=8081
+APICURIO_MGMT_PORT=9000
+CONNECT_PORT=8083
+
+DIST_DIR="$STATE_DIR/dist"
+CONF_DIR="$STATE_DIR/conf"
+KAFKA_LIB="$DIST_DIR/kafka/lib"
+PLUGIN_DIR="$DIST_DIR/plugins"
+APICURIO_DIST="$DIST_DIR/apicurio"
+KAFKA_DATA="$STATE_DIR/kafka/data"
+POM="$REPO_DIR/scripts/stack/pom.xml"
+
+DEBEZIUM_ARTIFACT="io.debezium:debezium-connector-postgres:$DEBEZIUM_VERSION:tar.gz:plugin"
+APICURIO_ARTIFACT="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all"
+DEBEZIUM_CONNECTOR_CLASS=io.debezium.connector.postgresql.PostgresConnector
+CONFIG_PROVIDER_CLASSES=org.apache.kafka.common.config.provider.EnvVarConfigProvider,org.apache.kafka.common.config.provider.FileConfigProvider
+
+# readiness timeouts (seconds); generous for a loaded 2-core CI machine, still bounded
+PG_TIMEOUT=${STACK_PG_TIMEOUT:-60}
+KAFKA_TIMEOUT=${STACK_KAFKA_TIMEOUT:-120}
+APICURIO_TIMEOUT=${STACK_APICURIO_TIMEOUT:-120}
+CONNECT_TIMEOUT=${STACK_CONNECT_TIMEOUT:-150}
+
+usage() {
+  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# take the stack lock (install/up/down never run concurrently for one state folder)
+lock_stack() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/stack.lock"
+  if ! flock -n 9; then
+    log "another scripts/stack.sh is running for $STATE_DIR; waiting for it (up to 15 min)..."
+    flock -w 900 9 || die "could not take $RUN_DIR/stack.lock"
+  fi
+}
+
+make_state_dirs() {
+  mkdir -p "$STATE_DIR" "$RUN_DIR" "$LOG_DIR" "$CONF_DIR" "$DIST_DIR"
+  # the postgres OS user must be able to traverse .state (and .state/run, .state/logs) when possible
+  chmod 755 "$STATE_DIR" "$RUN_DIR" "$LOG_DIR"
+}
+
+# ----------------------------------------------------------------------------------------------------
+# install
+# ----------------------------------------------------------------------------------------------------
+
+_APT_UPDATED=""
+apt_update_once() {
+  if [[ -z "$_APT_UPDATED" ]]; then
+    log "apt-get update..."
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"$LOG_DIR/install.log" 2>&1 ||
+      log "apt-get update failed (see $LOG_DIR/install.log); trying with the package lists there are"
+    _APT_UPDATED=1
+  fi
+}
+
+apt_install() {
+  apt_update_once
+  log "apt-get install $*..."
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >>"$LOG_DIR/install.log" 2>&1
+}
+
+install_system_packages() {
+  local need=()
+  command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v mvn >/dev/null 2>&1 || need+=(maven)
+  if [[ ! -x "$PG_BIN/initdb" ]]; then
+    need+=(postgresql)
+  fi
+  if ((${#need[@]})); then
+    [[ $EUID -eq 0 ]] || die "missing ${need[*]}: install them (apt-get install ${need[*]}) or run this as root"
+    apt_install "${need[@]}" || { tail -n 20 "$LOG_DIR/install.log" >&2; die "apt-get install ${need[*]} failed"; }
+    [[ -x "$PG_BIN/initdb" ]] || die "PostgreSQL $PG_MAJOR installed but $PG_BIN/initdb is missing"
+    if [[ " ${need[*]} " == *" postgresql "* ]]; then
+      disable_debian_cluster
+    fi
+  fi
+  id -u postgres >/dev/null 2>&1 || die "the postgres OS user is missing (it comes with Debian's postgresql package)"
+  if ! command -v kcat >/dev/null 2>&1 && [[ $EUID -eq 0 ]]; then
+    # nice to have for poking at topics; never fatal
+    apt_install kcat || log "kcat is not available here; continuing without it"
+  fi
+}
+
+# The Debian package creates and starts a cluster "main" on port 5432; this stack runs its own cluster on
+# that port, so the package's cluster is stopped and set to manual start (its data is left alone).
+disable_debian_cluster() {
+  local conf
+  command -v pg_lsclusters >/dev/null 2>&1 || return 0
+  while read -r ver name port status _; do
+    [[ "$port" == "$PG_PORT" ]] || continue
+    conf="/etc/postgresql/$ver/$name/start.conf"
+    if [[ "$status" == online* ]]; then
+      log "stopping Debian's PostgreSQL cluster $ver/$name (it holds port $PG_PORT) and setting it to manual start"
+      pg_ctlcluster "$ver" "$name" stop -m fast || true
+    fi
+    [[ -f "$conf" ]] && echo manual >"$conf"
+  done < <(pg_lsclusters -h 2>/dev/null || true)
+}
+
+# mvn_resolve DESCRIPTION ARGS... — runs maven offline first (all cached in ~/.m2: no network), online if that fails.
+mvn_resolve() {
+  local desc=$1
+  shift
+  local start
+  start=$(now_ms)
+  {
+    echo "===== $(date -Is) mvn $*"
+  } >>"$LOG_DIR/install.log"
+  if mvn -B -q -o -f "$POM" "$@" >>"$LOG_DIR/install.log" 2>&1; then
+    log "  $desc: done from the ~/.m2 cache in $(elapsed_s "$start")s"
+    return 0
+  fi
+  log "  $desc: not all cached, downloading from Maven Central..."
+  if mvn -B -q -f "$POM" "$@" >>"$LOG_DIR/install.log" 2>&1; then
+    log "  $desc: done in $(elapsed_s "$start")s"
+    return 0
+  fi
+  tail -n 30 "$LOG_DIR/install.log" >&2
+  die "Maven could not resolve $desc (full log: $LOG_DIR/install.log)"
+}
+
+pom_stamp() {
+  sha256sum "$POM" | cut -c1-16
+}
+
+install_kafka() {
+  local stamp tmp
+  stamp="kafka $KAFKA_VERSION pom $(pom_stamp)"
+  if [[ -f "$DIST_DIR/kafka/.complete" && "$(<"$DIST_DIR/kafka/.complete")" == "$stamp" ]]; then
+    return 0
+  fi
+  log "resolving Kafka $KAFKA_VERSION broker, tools and Connect jars with Maven (~55 MB, downloaded once into ~/.m2)..."
+  tmp="$DIST_DIR/kafka.tmp"
+  rm -rf "$tmp"
+  mvn_resolve "Kafka jars" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/lib"
+  [[ -f "$tmp/lib/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "Kafka jars missing after Maven run"
+  rm -rf "$DIST_DIR/kafka"
+  mv "$tmp" "$DIST_DIR/kafka"
+  echo "$stamp" >"$DIST_DIR/kafka/.complete"
+  log "  Kafka: $(ls "$KAFKA_LIB" | wc -l) jars, $(du -sh "$KAFKA_LIB" | cut -f1) in ${KAFKA_LIB#"$REPO_DIR"/}"
+}
+
+install_debezium() {
+  local dest="$PLUGIN_DIR/debezium-connector-postgres" dl="$DIST_DIR/download" tmp
+  if [[ -f "$dest/.complete" && "$(<"$dest/.complete")" == "$DEBEZIUM_ARTIFACT" ]]; then
+    return 0
+  fi
+  log "resolving the Debezium PostgreSQL connector $DEBEZIUM_VERSION plugin with Maven (~25 MB, downloaded once into ~/.m2)..."
+  rm -rf "$dl"
+  mvn_resolve "Debezium plugin" dependency:copy -Dartifact="$DEBEZIUM_ARTIFACT" -DoutputDirectory="$dl"
+  tmp="$PLUGIN_DIR/.unpack"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  tar -xzf "$dl"/debezium-connector-postgres-*.tar.gz -C "$tmp"
+  [[ -d "$tmp/debezium-connector-postgres" ]] || die "unexpected layout of the Debezium plugin archive"
+  rm -rf "$dest"
+  mv "$tmp/debezium-connector-postgres" "$dest"
+  rm -rf "$tmp" "$dl"
+  echo "$DEBEZIUM_ARTIFACT" >"$dest/.complete"
+  log "  Debezium: $(du -sh "$dest" | cut -f1) in ${dest#"$REPO_DIR"/}"
+}
+
+install_apicurio() {
+  local dl="$DIST_DIR/download" tmp="$DIST_DIR/apicurio.tmp"
+  if [[ -f "$APICURIO_DIST/.complete" && "$(<"$APICURIO_DIST/.complete")" == "$APICURIO_ARTIFACT" ]]; then
+    return 0
+  fi
+  log "resolving Apicurio Registry $APICURIO_VERSION with Maven (~160 MB, downloaded once into ~/.m2)..."
+  rm -rf "$dl"
+  mvn_resolve "Apicurio Registry" dependency:copy -Dartifact="$APICURIO_ARTIFACT" -DoutputDirectory="$dl"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  tar -xzf "$dl"/apicurio-registry-app-*.tar.gz -C "$tmp"
+  [[ -f "$tmp/quarkus-run.jar" ]] || die "unexpected layout of the Apicurio archive (no quarkus-run.jar)"
+  rm -rf "$APICURIO_DIST"
+  mv "$tmp" "$APICURIO_DIST"
+  rm -rf "$dl"
+  echo "$APICURIO_ARTIFACT" >"$APICURIO_DIST/.complete"
+  log "  Apicurio: $(du -sh "$APICURIO_DIST" | cut -f1) in ${APICURIO_DIST#"$REPO_DIR"/}"
+}
+
+is_installed() {
+  [[ -x "$PG_BIN/initdb" ]] &&
+    [[ -f "$DIST_DIR/kafka/.complete" && "$(<"$DIST_DIR/kafka/.complete")" == "kafka $KAFKA_VERSION pom $(pom_stamp)" ]] &&
+    [[ -f "$PLUGIN_DIR/debezium-connector-postgres/.complete" ]] &&
+    [[ "$(<"$PLUGIN_DIR/debezium-connector-postgres/.complete")" == "$DEBEZIUM_ARTIFACT" ]] &&
+    [[ -f "$APICURIO_DIST/.complete" && "$(<"$APICURIO_DIST/.complete")" == "$APICURIO_ARTIFACT" ]]
+}
+
+do_install() {
+  local start
+  start=$(now_ms)
+  make_state_dirs
+  install_system_packages
+  find_java 17 >/dev/null || die "Kafka, Connect and Debezium need Java 17+"
+  install_kafka
+  install_debezium
+  install_apicurio
+  find_java 21 >/dev/null || log "WARNING: Apicurio Registry needs Java 21+, none found: 'up' will fail until one is installed"
+  log "install complete in $(elapsed_s "$start")s (state: $STATE_DIR)"
+}
+
+cmd_install() {
+  lock_stack
+  do_install
+}
+
+# ----------------------------------------------------------------------------------------------------
+# .state/env
+# ----------------------------------------------------------------------------------------------------
+
+# Decides where PostgreSQL's data, socket and log live. The postgres OS user must be able to reach them:
+# under .state when it can traverse the path to it, else under /var/lib/postgresql/todo-cdc/<hash of repo
+# path> with symlinks from .state. Sets PGDATA_DIR, PG_SOCKET_DIR, PG_LOG, PG_FALLBACK_BASE, PG_MODE.
+pg_layout() {
+  local hash
+  hash=$(printf '%s' "$REPO_DIR" | sha256sum | cut -c1-12)
+  PG_FALLBACK_BASE="/var/lib/postgresql/todo-cdc/$hash"
+  if [[ -L "$STATE_DIR/postgres" ]]; then
+    PG_MODE=fallback
+  elif [[ -d "$STATE_DIR/postgres" ]]; then
+    PG_MODE=direct
+  elif id -u postgres >/dev/null 2>&1 && [[ -d "$STATE_DIR" ]] &&
+    (cd / && runuser -u postgres -- test -x "$STATE_DIR" -a -x "$RUN_DIR" -a -x "$LOG_DIR") 2>/dev/null; then
+    PG_MODE=direct
+  else
+    PG_MODE=fallback
+  fi
+  if [[ "$PG_MODE" == direct ]]; then
+    PGDATA_DIR="$STATE_DIR/postgres"
+    PG_SOCKET_DIR="$RUN_DIR/postgres"
+    PG_LOG="$LOG_DIR/postgres.log"
+    # a unix socket path has a ~107 byte limit
+    if ((${#PG_SOCKET_DIR} > 90)); then PG_SOCKET_DIR="$PG_FALLBACK_BASE/run"; fi
+  else
+    PGDATA_DIR="$PG_FALLBACK_BASE/data"
+    PG_SOCKET_DIR="$PG_FALLBACK_BASE/run"
+    PG_LOG="$PG_FALLBACK_BASE/postgres.log"
+  fi
+}
+
+# Creates .state/env on first use (random passwords and JWT secret, generated once) and refreshes the
+# values derived from this checkout's location. Keeps any line other engineers added.
+ensure_env_file() {
+  mkdir -p "$STATE_DIR"
+  [[ -f "$ENV_FILE" ]] || { : >"$ENV_FILE"; chmod 600 "$ENV_FILE"; }
+  chmod 600 "$ENV_FILE"
+  pg_layout
+  local todo_pw
+  todo_pw=$(env_get TODO_API_DATABASE_URL 2>/dev/null | sed -nE 's#^postgres://todo_api:([^@]+)@.*#\1#p') || true
+  [[ -n "$todo_pw" ]] || todo_pw=$(rand_hex 16)
+  env_get DEBEZIUM_DB_PASSWORD >/dev/null 2>&1 || env_set DEBEZIUM_DB_PASSWORD "$(rand_hex 16)"
+  env_get APICURIO_DB_PASSWORD >/dev/null 2>&1 || env_set APICURIO_DB_PASSWORD "$(rand_hex 16)"
+  env_get JWT_SECRET >/dev/null 2>&1 || env_set JWT_SECRET "$(rand_hex 32)"
+  env_set STATE_DIR "$STATE_DIR"
+  env_set PGHOST "$HOST"
+  env_set PGPORT "$PG_PORT"
+  env_set TODO_API_DATABASE_URL "postgres://todo_api:$todo_pw@$HOST:$PG_PORT/todos?sslmode=disable"
+  env_set DEBEZIUM_DB_USER debezium
+  env_set PG_ADMIN_SOCKET_DIR "$PG_SOCKET_DIR"
+  env_set KAFKA_BOOTSTRAP_SERVERS "$HOST:$KAFKA_PORT"
+  env_set SCHEMA_REGISTRY_URL "http://$HOST:$APICURIO_PORT/apis/ccompat/v7"
+  env_set CONNECT_URL "http://$HOST:$CONNECT_PORT"
+}
+
+cmd_env() {
+  if [[ ! -f "$ENV_FILE" ]] || ! env_get JWT_SECRET >/dev/null 2>&1; then
+    mkdir -p "$STATE_DIR" "$RUN_DIR"
+    make_state_dirs
+    ensure_env_file
+  fi
+  grep -E '^export [A-Za-z_][A-Za-z0-9_]*=' "$ENV_FILE"
+}
+
+# ----------------------------------------------------------------------------------------------------
+# PostgreSQL
+# ----------------------------------------------------------------------------------------------------
+
+as_postgres() {
+  (cd / && runuser -u postgres -- "$@")
+}
+
+pg_running() {
+  [[ -f "$PGDATA_DIR/PG_VERSION" ]] && as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1
+}
+
+pg_ready() {
+  "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -t 2
+}
+
+# psql as the superuser over the unix socket: pg_psql DB [psql args...] (SQL on stdin)
+pg_psql() {
+  local db=$1
+  shift
+  as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d "$db" "$@"
+}
+
+pg_prepare_dirs() {
+  if [[ "$PG_MODE" == fallback ]]; then
+    if [[ ! -L "$STATE_DIR/postgres" ]]; then
+      log "PostgreSQL: the postgres OS user cannot traverse $STATE_DIR; its data goes to $PGDATA_DIR" \
+        "(symlinked from .state/postgres)"
+    fi
+    mkdir -p "$PG_FALLBACK_BASE"
+    chown postgres:postgres "$PG_FALLBACK_BASE"
+    chmod 700 "$PG_FALLBACK_BASE"
+    printf '%s\n' "$REPO_DIR" >"$PG_FALLBACK_BASE/repo-path"
+    ln -sfn "$PGDATA_DIR" "$STATE_DIR/postgres"
+    ln -sfn "$PG_LOG" "$LOG_DIR/postgres.log"
+  fi
+  mkdir -p "$PGDATA_DIR" "$PG_SOCKET_DIR"
+  chown postgres:postgres "$PGDATA_DIR" "$PG_SOCKET_DIR"
+  chmod 700 "$PGDATA_DIR"
+  chmod 755 "$PG_SOCKET_DIR"
+  touch "$PG_LOG"
+  chown postgres:postgres "$PG_LOG"
+  chmod 640 "$PG_LOG"
+}
+
+pg_init_cluster() {
+  [[ -f "$PGDATA_DIR/PG_VERSION" ]] && return 0
+  log "PostgreSQL: creating a new cluster in $PGDATA_DIR (initdb)..."
+  as_postgres "$PG_BIN/initdb" -D "$PGDATA_DIR" -U postgres -E UTF8 --no-locale \
+    --auth-local=peer --auth-host=scram-sha-256 >>"$PG_LOG" 2>&1 ||
+    { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: initdb failed"; }
+}
+
+pg_write_config() {
+  local conf="$PGDATA_DIR/todo-cdc.conf" tmp
+  tmp=$(mktemp)
+  cat >"$tmp" <<EOF
+# written by scripts/stack.sh on every 'up' (edits here are overwritten; use ALTER SYSTEM instead)
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCKET_DIR'
+unix_socket_permissions = 0777
+password_encryption = 'scram-sha-256'
+wal_level = logical
+max_replication_slots = 10
+max_wal_senders = 10
+max_connections = 100
+shared_buffers = 128MB
+log_line_prefix = '%m [%p] %q%u@%d '
+log_connections = off
+log_min_messages = warning
+EOF
+  install -o postgres -g postgres -m 600 "$tmp" "$conf"
+  rm -f "$tmp"
+  if ! grep -q "^include_if_exists = 'todo-cdc.conf'" "$PGDATA_DIR/postgresql.conf"; then
+    printf "\n# local stack settings (scripts/stack.sh)\ninclude_if_exists = 'todo-cdc.conf'\n" >>"$PGDATA_DIR/postgresql.conf"
+  fi
+}
+
+start_postgres() {
+  local start
+  start=$(now_ms)
+  pg_prepare_dirs
+  pg_init_cluster
+  pg_write_config
+  if pg_running; then
+    pg_ready || wait_until "PostgreSQL" "$PG_TIMEOUT" "$PG_LOG" pg_ready || die "PostgreSQL is running but does not answer"
+    pg_setup
+    printf '%-10s up    %-28s already running\n' postgres "$HOST:$PG_PORT"
+    return 0
+  fi
+  if port_open "$HOST" "$PG_PORT"; then
+    die "PostgreSQL: port $PG_PORT is already taken by $(port_owner "$PG_PORT") (not this stack's cluster)." \
+      "Stop it (Debian's cluster: pg_ctlcluster $PG_MAJOR main stop) and run 'up' again."
+  fi
+  as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$PG_TIMEOUT" start >/dev/null 2>&1 ||
+    { tail -n 30 "$PG_LOG" >&2; die "PostgreSQL failed to start (log: $PG_LOG)"; }
+  wait_until "PostgreSQL" "$PG_TIMEOUT" "$PG_LOG" pg_ready || die "PostgreSQL does not answer (log: $PG_LOG)"
+  pg_setup
+  printf '%-10s up    %-28s started in %ss\n' postgres "$HOST:$PG_PORT" "$(elapsed_s "$start")"
+}
+
+# Roles, databases, grants and the replication slot; idempotent, run on every 'up'.
+pg_setup() {
+  local todo_pw dbz_pw api_pw
+  todo_pw=$(env_get TODO_API_DATABASE_URL | sed -nE 's#^postgres://todo_api:([^@]+)@.*#\1#p')
+  dbz_pw=$(env_get DEBEZIUM_DB_PASSWORD)
+  api_pw=$(env_get APICURIO_DB_PASSWORD)
+  [[ -n "$todo_pw" && -n "$dbz_pw" && -n "$api_pw" ]] || die "passwords missing from $ENV_FILE"
+  # passwords are hex (no quoting issues) and travel on stdin, never on a command line
+  pg_psql postgres >>"$PG_LOG" 2>&1 <<EOF || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: setting up roles and databases failed"; }
+SELECT 'CREATE ROLE todo_api' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_api')\gexec
+SELECT 'CREATE ROLE debezium' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'debezium')\gexec
+SELECT 'CREATE ROLE apicurio' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'apicurio')\gexec
+ALTER ROLE todo_api WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$todo_pw';
+ALTER ROLE debezium WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '$dbz_pw';
+ALTER ROLE apicurio WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$api_pw';
+SELECT 'CREATE DATABASE todos' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'todos')\gexec
+SELECT 'CREATE DATABASE registry OWNER apicurio' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'registry')\gexec
+ALTER DATABASE registry OWNER TO apicurio;
+REVOKE CONNECT ON DATABASE todos FROM PUBLIC;
+REVOKE CONNECT ON DATABASE registry FROM PUBLIC;
+GRANT CONNECT, CREATE ON DATABASE todos TO todo_api;
+GRANT CONNECT ON DATABASE todos TO debezium;
+GRANT CONNECT ON DATABASE registry TO apicurio;
+EOF
+  pg_psql todos >>"$PG_LOG" 2>&1 <<'EOF' || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: setting up database todos failed"; }
+GRANT USAGE, CREATE ON SCHEMA public TO todo_api;
+GRANT USAGE ON SCHEMA public TO debezium;
+ALTER DEFAULT PRIVILEGES FOR ROLE todo_api IN SCHEMA public GRANT SELECT ON TABLES TO debezium;
+-- the slot exists before the API can write its first outbox row, so no committed event precedes it
+SELECT 'created replication slot ' || slot_name FROM pg_create_logical_replication_slot('todos_outbox', 'pgoutput')
+ WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = 'todos_outbox');
+EOF
+}
+
+stop_postgres() {
+  if ! pg_running; then
+    printf '%-10s down  %-28s was not running\n' postgres "$HOST:$PG_PORT"
+    return 0
+  fi
+  local start
+  start=$(now_ms)
+  if ! as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null 2>&1; then
+    log "PostgreSQL did not stop within 60s in fast mode; stopping in immediate mode (crash recovery at next start)"
+    as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || die "PostgreSQL could not be stopped"
+  fi
+  printf '%-10s down  %-28s stopped in %ss\n' postgres "$HOST:$PG_PORT" "$(elapsed_s "$start")"
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Kafka (KRaft, one combined broker + controller)
+# ----------------------------------------------------------------------------------------------------
+
+write_log4j2() { # write_log4j2 FILE LOGFILE
+  cat >"$1" <<EOF
+# written by scripts/stack.sh on every 'up'
+status = warn
+name = stack
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = $2
+appender.file.filePattern = $2.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 50MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 5
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = FILE
+logger.reflections.name = org.reflections
+logger.reflections.level = error
+logger.zk.name = org.apache.zookeeper
+logger.zk.level = warn
+EOF
+}
+
+write_kafka_config() {
+  mkdir -p "$KAFKA_DATA" "$CONF_DIR"
+  cat >"$CONF_DIR/server.properties" <<EOF
+# written by scripts/stack.sh on every 'up' (edits here are overwritten)
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$KAFKA_DATA
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+log.segment.bytes=268435456
+EOF
+  write_log4j2 "$CONF_DIR/kafka-log4j2.properties" "$LOG_DIR/kafka.log"
+  cat >"$CONF_DIR/tools-admin.properties" <<EOF
+bootstrap.servers=$HOST:$KAFKA_PORT
+request.timeout.ms=5000
+default.api.timeout.ms=10000
+EOF
+}
+
+kafka_format() {
+  [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
+  local cid
+  if [[ -s "$STATE_DIR/kafka/cluster.id" ]]; then
+    cid=$(<"$STATE_DIR/kafka/cluster.id")
+  else
+    cid=$(kafka_class kafka.tools.StorageTool random-uuid 2>>"$LOG_DIR/kafka.out" | tail -n 1)
+    [[ -n "$cid" ]] || die "Kafka: could not generate a cluster id (see $LOG_DIR/kafka.out)"
+    printf '%s\n' "$cid" >"$STATE_DIR/kafka/cluster.id"
+  fi
+  log "Kafka: formatting $KAFKA_DATA (cluster id $cid)..."
+  # controller.quorum.voters (static quorum) goes with a format without --standalone
+  kafka_class kafka.tools.StorageTool format -t "$cid" -c "$CONF_DIR/server.properties" >>"$LOG_DIR/kafka.out" 2>&1 ||
+    { tail -n 20 "$LOG_DIR/kafka.out" >&2; die "Kafka: storage format failed"; }
+}
+
+# ready = the Admin API answers a metadata request (lists topics)
+kafka_ready() {
+  port_open "$HOST" "$KAFKA_PORT" &&
+    timeout 30 bash -c '. "$1"; kafka_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$2" --command-config "$3" --list' \
+      _ "$REPO_DIR/scripts/lib.sh" "$HOST:$KAFKA_PORT" "$CONF_DIR/tools-admin.properties"
+}
+
+start_kafka() {
+  local start java p
+  start=$(now_ms)
+  write_kafka_config
+  if is_running kafka; then
+    wait_until "Kafka" "$KAFKA_TIMEOUT" "$LOG_DIR/kafka.log" port_open "$HOST" "$KAFKA_PORT" ||
+      die "Kafka is running (pid $(pid_of kafka)) but does not answer on $HOST:$KAFKA_PORT"
+    printf '%-10s up    %-28s already running\n' kafka "$HOST:$KAFKA_PORT"
+    return 0
+  fi
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    if port_open "$HOST" "$p"; then die "Kafka: port $p is already taken by $(port_owner "$p") (not started by this stack)"; fi
+  done
+  java=$(find_java 17) || die "Kafka needs Java 17+"
+  kafka_format
+  start_bg kafka "$LOG_DIR/kafka.out" env -i -C "$STATE_DIR/kafka" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
+    "$java" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
+    -Dlog4j2.configurationFile="$CONF_DIR/kafka-log4j2.properties" \
+    -cp "$KAFKA_LIB/*" kafka.Kafka "$CONF_DIR/server.properties" ||
+    die "Kafka failed to start (logs: $LOG_DIR/kafka.log, $LOG_DIR/kafka.out)"
+  if ! wait_ready kafka "Kafka" "$KAFKA_TIMEOUT" "$LOG_DIR/kafka.log" kafka_ready; then
+    tail -n 10 "$LOG_DIR/kafka.out" >&2
+    die "Kafka did not become ready (logs: $LOG_DIR/kafka.log, $LOG_DIR/kafka.out)"
+  fi
+  printf '%-10s up    %-28s started in %ss\n' kafka "$HOST:$KAFKA_PORT" "$(elapsed_s "$start")"
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Apicurio Registry (SQL storage in PostgreSQL database "registry")
+# ----------------------------------------------------------------------------------------------------
+
+write_apicurio_config() {
+  local dir="$STATE_DIR/apicurio" pw
+  pw=$(env_get APICURIO_DB_PASSWORD)
+  mkdir -p "$dir/config" "$dir/tmp"
+  # Quarkus reads ./config/application.properties from its working directory (mode 600: holds a password)
+  (
+    umask 077
+    cat >"$dir/config/application.properties" <<EOF
+# written by scripts/stack.sh on every 'up' (edits here are overwritten)
+quarkus.http.host=$HOST
+quarkus.http.port=$APICURIO_PORT
+quarkus.management.host=$HOST
+quarkus.management.port=$APICURIO_MGMT_PORT
+apicurio.storage.kind=sql
+apicurio.storage.sql.kind=postgresql
+apicurio.datasource.url=jdbc:postgresql://$HOST:$PG_PORT/registry
+apicurio.datasource.username=apicurio
+apicurio.datasource.password=$pw
+apicurio.datasource.jdbc.initial-size=2
+apicurio.datasource.jdbc.min-size=2
+apicurio.datasource.jdbc.max-size=10
+# default global rule (applies while no global rule was set through the REST API)
+apicurio.rules.global.compatibility=BACKWARD
+# local development: let developers delete test subjects / versions through the ccompat API
+apicurio.rest.deletion.artifact.enabled=true
+apicurio.rest.deletion.artifact-version.enabled=true
+# the packaged log format prints a broken date (YYYY-MMx-dd)
+quarkus.log.console.format=%d{yyyy-MM-dd HH:mm:ss,SSS} %p [%c{3.}] (%t) %m%n
+apicurio.storage.snapshot.location=$dir/tmp
+apicurio.import.work-dir=$dir/tmp
+EOF
+  )
+}
+
+apicurio_ready() {
+  http_ok "http://$HOST:$APICURIO_PORT/apis/ccompat/v7/subjects"
+}
+
+# The global compatibility rule must be BACKWARD or stricter; if none is in force, set BACKWARD via REST.
+apicurio_check_rule() {
+  local level
+  level=$(curl -fsS --max-time 5 "http://$HOST:$APICURIO_PORT/apis/ccompat/v7/config" |
+    sed -nE 's/.*"compatibilityLevel" *: *"([A-Z_]+)".*/\1/p') || level=""
+  case "$level" in
+  BACKWARD | BACKWARD_TRANSITIVE | FULL | FULL_TRANSITIVE) return 0 ;;
+  esac
+  log "Apicurio: global compatibility is '${level:-unknown}'; setting BACKWARD"
+  curl -fsS --max-time 5 -X PUT -H 'Content-Type: application/json' \
+    -d '{"compatibility":"BACKWARD"}' "http://$HOST:$APICURIO_PORT/apis/ccompat/v7/config" >/dev/null ||
+    die "Apicurio: could not set the global compatibility rule"
+}
+
+start_apicurio() {
+  local start java p
+  start=$(now_ms)
+  write_apicurio_config
+  if is_running apicurio; then
+    wait_until "Apicurio" "$APICURIO_TIMEOUT" "$LOG_DIR/apicurio.log" apicurio_ready ||
+      die "Apicurio is running (pid $(pid_of apicurio)) but does not answer"
+    apicurio_check_rule
+    printf '%-10s up    %-28s already running\n' apicurio "$HOST:$APICURIO_PORT"
+    return 0
+  fi
+  for p in "$APICURIO_PORT" "$APICURIO_MGMT_PORT"; do
+    if port_open "$HOST" "$p"; then die "Apicurio: port $p is already taken by $(port_owner "$p") (not started by this stack)"; fi
+  done
+  java=$(find_java 21) || die "Apicurio Registry $APICURIO_VERSION needs a JDK 21 or newer: install one (e.g. Temurin 21+ under /usr/lib/jvm) or set JAVA_HOME"
+  start_bg apicurio "$LOG_DIR/apicurio.log" env -i -C "$STATE_DIR/apicurio" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
+    "$java" -Xms128m -Xmx512m -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    -Djava.io.tmpdir="$STATE_DIR/apicurio/tmp" \
+    -jar "$APICURIO_DIST/quarkus-run.jar" || die "Apicurio failed to start (log: $LOG_DIR/apicurio.log)"
+  wait_ready apicurio "Apicurio" "$APICURIO_TIMEOUT" "$LOG_DIR/apicurio.log" apicurio_ready ||
+    die "Apicurio did not become ready (log: $LOG_DIR/apicurio.log)"
+  apicurio_check_rule
+  printf '%-10s up    %-28s started in %ss\n' apicurio "$HOST:$APICURIO_PORT" "$(elapsed_s "$start")"
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Kafka Connect (distributed, one worker) with the Debezium PostgreSQL plugin
+# ----------------------------------------------------------------------------------------------------
+
+write_connect_config() {
+  local secrets="$STATE_DIR/connect/secrets"
+  mkdir -p "$secrets"
+  chmod 700 "$STATE_DIR/connect" "$secrets"
+  # for connector configs that prefer ${file:...:DEBEZIUM_DB_PASSWORD} over ${env:DEBEZIUM_DB_PASSWORD}
+  (
+    umask 077
+    printf 'DEBEZIUM_DB_USER=%s\nDEBEZIUM_DB_PASSWORD=%s\n' "$(env_get DEBEZIUM_DB_USER)" "$(env_get DEBEZIUM_DB_PASSWORD)" \
+      >"$secrets/debezium.properties"
+  )
+  cat >"$CONF_DIR/connect.properties" <<EOF
+# written by scripts/stack.sh on every 'up' (edits here are overwritten)
+bootstrap.servers=$HOST:$KAFKA_PORT
+group.id=todos-connect
+config.storage.topic=connect-configs
+offset.storage.topic=connect-offsets
+status.storage.topic=connect-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.flush.interval.ms=1000
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+plugin.path=$PLUGIN_DIR
+# every plugin here (Debezium 3.6.1, Kafka's own transforms/converters) ships ServiceLoader manifests:
+# service_load skips the slow reflective scan (~4 s). A plugin without manifests needs hybrid_warn.
+plugin.discovery=service_load
+listeners=http://$HOST:$CONNECT_PORT
+rest.advertised.host.name=$HOST
+rest.advertised.port=$CONNECT_PORT
+rest.advertised.listener=http
+connector.client.config.override.policy=None
+# Exactly-once source support (KIP-618): connectors may set exactly.once.support=required and
+# transaction.boundary=poll; after a worker crash the new worker waits at most the producer transaction
+# timeout for the dead task's open transaction (10 s here instead of 60 s)
+exactly.once.source.support=enabled
+producer.transaction.timeout.ms=10000
+# secrets in connector configs: \${env:DEBEZIUM_DB_PASSWORD} (the worker's environment holds DEBEZIUM_* only)
+# or \${file:$secrets/debezium.properties:DEBEZIUM_DB_PASSWORD}
+config.providers=env,file
+config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
+config.providers.env.param.allowlist.pattern=^DEBEZIUM_.*
+config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
+config.providers.file.param.allowed.paths=$secrets
+EOF
+  write_log4j2 "$CONF_DIR/connect-log4j2.properties" "$LOG_DIR/connect.log"
+}
+
+connect_ready() {
+  curl -fsS --max-time 3 "http://$HOST:$CONNECT_PORT/connector-plugins" 2>/dev/null | grep -q "$DEBEZIUM_CONNECTOR_CLASS"
+}
+
+start_connect() {
+  local start java
+  start=$(now_ms)
+  write_connect_config
+  if is_running connect; then
+    wait_until "Kafka Connect" "$CONNECT_TIMEOUT" "$LOG_DIR/connect.log" connect_ready ||
+      die "Kafka Connect is running (pid $(pid_of connect)) but does not answer"
+    printf '%-10s up    %-28s already running\n' connect "$HOST:$CONNECT_PORT"
+    return 0
+  fi
+  if port_open "$HOST" "$CONNECT_PORT"; then
+    die "Kafka Connect: port $CONNECT_PORT is already taken by $(port_owner "$CONNECT_PORT") (not started by this stack)"
+  fi
+  java=$(find_java 17) || die "Kafka Connect needs Java 17+"
+  # a clean environment: the worker sees the Debezium credentials and nothing else of ours
+  start_bg connect "$LOG_DIR/connect.out" env -i -C "$STATE_DIR/connect" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
+    DEBEZIUM_DB_USER="$(env_get DEBEZIUM_DB_USER)" DEBEZIUM_DB_PASSWORD="$(env_get DEBEZIUM_DB_PASSWORD)" \
+    "$java" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
+    -Dlog4j2.configurationFile="$CONF_DIR/connect-log4j2.properties" \
+    -Dorg.apache.kafka.automatic.config.providers="$CONFIG_PROVIDER_CLASSES" \
+    -cp "$KAFKA_LIB/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/connect.properties" ||
+    die "Kafka Connect failed to start (logs: $LOG_DIR/connect.log, $LOG_DIR/connect.out)"
+  if ! wait_ready connect "Kafka Connect" "$CONNECT_TIMEOUT" "$LOG_DIR/connect.log" connect_ready; then
+    tail -n 10 "$LOG_DIR/connect.out" >&2
+    die "Kafka Connect did not become ready (logs: $LOG_DIR/connect.log, $LOG_DIR/connect.out)"
+  fi
+  printf '%-10s up    %-28s started in %ss\n' connect "$HOST:$CONNECT_PORT" "$(elapsed_s "$start")"
+}
+
+# ----------------------------------------------------------------------------------------------------
+# commands
+# ----------------------------------------------------------------------------------------------------
+
+cmd_up() {
+  local start
+  start=$(now_ms)
+  lock_stack
+  make_state_dirs
+  if ! is_installed; then
+    log "components not installed yet: running install"
+    do_install
+  fi
+  ensure_env_file
+  start_postgres
+  start_kafka
+  start_apicurio
+  start_connect
+  log "stack up in $(elapsed_s "$start")s — eval \"\$(scripts/stack.sh env)\" for the addresses and passwords"
+}
+
+stop_component() { # stop_component NAME ADDRESS TIMEOUT
+  local name=$1 addr=$2 timeout=$3 start
+  if ! is_running "$name"; then
+    rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.stime"
+    printf '%-10s down  %-28s was not running\n' "$name" "$addr"
+    return 0
+  fi
+  start=$(now_ms)
+  stop_bg "$name" "$timeout" || die "$name could not be stopped"
+  printf '%-10s down  %-28s stopped in %ss\n' "$name" "$addr" "$(elapsed_s "$start")"
+}
+
+cmd_down() {
+  lock_stack
+  make_state_dirs
+  pg_layout
+  stop_component connect "$HOST:$CONNECT_PORT" 60
+  stop_component apicurio "$HOST:$APICURIO_PORT" 30
+  stop_component kafka "$HOST:$KAFKA_PORT" 120
+  stop_postgres
+}
+
+cmd_status() {
+  local ok=0 pid
+  pg_layout
+  if pg_ready && pg_running; then
+    printf '%-10s up    %-28s data %s\n' postgres "$HOST:$PG_PORT" "$PGDATA_DIR"
+  else
+    printf '%-10s down  %s\n' postgres "$HOST:$PG_PORT"
+    ok=1
+  fi
+  if pid=$(pid_of kafka) && port_open "$HOST" "$KAFKA_PORT"; then
+    printf '%-10s up    %-28s pid %s\n' kafka "$HOST:$KAFKA_PORT" "$pid"
+  else
+    printf '%-10s down  %s\n' kafka "$HOST:$KAFKA_PORT"
+    ok=1
+  fi
+  if pid=$(pid_of apicurio) && apicurio_ready; then
+    printf '%-10s up    %-28s pid %s\n' apicurio "http://$HOST:$APICURIO_PORT" "$pid"
+  else
+    printf '%-10s down  %s\n' apicurio "http://$HOST:$APICURIO_PORT"
+    ok=1
+  fi
+  if pid=$(pid_of connect) && http_ok "http://$HOST:$CONNECT_PORT/"; then
+    printf '%-10s up    %-28s pid %s\n' connect "http://$HOST:$CONNECT_PORT" "$pid"
+  else
+    printf '%-10s down  %s\n' connect "http://$HOST:$CONNECT_PORT"
+    ok=1
+  fi
+  return "$ok"
+}
+
+main() {
+  local cmd=${1:-}
+  case "$cmd" in
+  install) cmd_install ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  -h | --help | help) usage ;;
+  *)
+    usage >&2
+    exit 2
+    ;;
+  esac
+}
+
+main "$@"
