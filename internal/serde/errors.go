@@ -65,7 +65,7 @@ func IsRetriable(err error) bool {
 // ErrNotRegistered, ErrRejected, ErrRegistryUnavailable) with errors.Is, and srclient's own error
 // (srclient.Error when the registry answered with an error body) with errors.As.
 type RegistryError struct {
-	Op       string // "get schema by id", "look up schema", "register schema"
+	Op       string // "get schema" (by id), "look up schema", "register schema"
 	Subject  string // the subject, for lookups and registrations
 	SchemaID int    // the id, for fetches by id
 	Status   int    // the HTTP status when the registry answered, else 0
@@ -80,10 +80,10 @@ func (e *RegistryError) Error() string {
 	b.WriteString("serde: ")
 	b.WriteString(e.Op)
 	if e.Subject != "" {
-		fmt.Fprintf(&b, " subject %q", e.Subject)
+		fmt.Fprintf(&b, " under subject %q", e.Subject)
 	}
 	if e.Op == opGetByID {
-		fmt.Fprintf(&b, " schema id %d", e.SchemaID)
+		fmt.Fprintf(&b, " id %d", e.SchemaID)
 	}
 	b.WriteString(": ")
 	b.WriteString(strings.TrimPrefix(e.class.Error(), "serde: "))
@@ -107,7 +107,7 @@ func (e *RegistryError) Unwrap() []error { return []error{e.class, e.Err} }
 func (e *RegistryError) Retriable() bool { return e.class == ErrRegistryUnavailable }
 
 const (
-	opGetByID  = "get schema by id"
+	opGetByID  = "get schema"
 	opLookup   = "look up schema"
 	opRegister = "register schema"
 )

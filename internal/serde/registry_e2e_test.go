@@ -100,6 +100,28 @@ func TestRealRegistry(t *testing.T) {
 		}
 	}
 
+	// A registration the registry refuses (here: incompatible under BACKWARD with what is there).
+	rejectedSubject := events.Subject(topic+"-rejected", created.RecordName())
+	t.Cleanup(func() {
+		reg := fresh()
+		_ = reg.DeleteSubject(rejectedSubject, false)
+		if err := reg.DeleteSubject(rejectedSubject, true); err != nil && !isNotFound(err) {
+			t.Errorf("cleanup: delete %s: %v", rejectedSubject, err)
+		}
+	})
+	withoutTitle := `{"type":"record","name":"TodoCreated","namespace":"com.todos.events","fields":[{"name":"todo_id","type":"string"}]}`
+	if _, err := fresh().CreateSchema(rejectedSubject, withoutTitle, srclient.Avro); err != nil {
+		t.Fatalf("register the old schema under %s: %v", rejectedSubject, err)
+	}
+	if _, err := fresh().ChangeSubjectCompatibilityLevel(rejectedSubject, srclient.Backward); err != nil {
+		t.Fatalf("set BACKWARD on %s: %v", rejectedSubject, err)
+	}
+	_, err = newSerializer(t, fresh(), SerializerConfig{Topic: topic + "-rejected", AutoRegister: true}).Serialize(ctx, created)
+	if !errors.Is(err, ErrRejected) || IsRetriable(err) {
+		t.Errorf("incompatible registration: err = %v, want permanent ErrRejected", err)
+	}
+	t.Logf("refused registration: %v", err)
+
 	// An id the registry has never issued: permanent ErrUnknownSchemaID, from the real 404.
 	unknown, _ := appendHeader(nil, 2_000_000_000)
 	_, err = de.Deserialize(ctx, append(unknown, 0x02, 'x'))
