@@ -1,0 +1,177 @@
+//go:build e2e
+
+// End-to-end tests of pipelinectl against the running local stack (make e2e loads its
+// environment). They fail, never skip, when the stack is down. The connector tests expect the
+// outbox table and its publication to exist (todo-api's migration, started before them).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/todocdc/pipeline/internal/connect"
+	"github.com/todocdc/pipeline/internal/connectors"
+)
+
+const outboxConnectorFile = "../../connectors/todos-outbox.json"
+
+// e2eEnv is the process environment with the local stack's defaults filled in.
+func e2eEnv(t *testing.T) map[string]string {
+	t.Helper()
+	env := environ()
+	requireStack(t, env)
+	return env
+}
+
+func envOr(env map[string]string, key, def string) string {
+	if v := env[key]; v != "" {
+		return v
+	}
+	return def
+}
+
+// requireStack fails the test when a component pipelinectl talks to does not answer.
+func requireStack(t *testing.T, env map[string]string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for _, u := range []string{
+		envOr(env, "CONNECT_URL", "http://127.0.0.1:8083") + "/",
+		envOr(env, "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7") + "/subjects",
+	} {
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatalf("the local stack is not up (%v): start it with make run", err)
+		}
+		resp.Body.Close()
+	}
+	for _, addr := range strings.Split(envOr(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), ",") {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("Kafka is not up (%v): start the stack with make run", err)
+		}
+		c.Close()
+	}
+}
+
+func mustRun(t *testing.T, env map[string]string, wantCode int, argv ...string) string {
+	t.Helper()
+	code, out, stderr := runCLI(t, env, argv...)
+	if code != wantCode {
+		t.Fatalf("pipelinectl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(argv, " "), code, wantCode, out, stderr)
+	}
+	return out
+}
+
+func TestE2ETopicsApplyTwiceSecondIsNoOp(t *testing.T) {
+	env := e2eEnv(t)
+	mustRun(t, env, exitOK, "topics", "apply", "--file", "../../topics/topics.yaml")
+	out := mustRun(t, env, exitOK, "topics", "apply", "--file", "../../topics/topics.yaml")
+	if !strings.Contains(out, "nothing to do") {
+		t.Fatalf("second run did something:\n%s", out)
+	}
+	var res struct {
+		NoOp    bool `json:"no_op"`
+		Actions []struct {
+			Topic, Kind string
+		} `json:"actions"`
+	}
+	out = mustRun(t, env, exitOK, "topics", "apply", "--file", "../../topics/topics.yaml", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("json output: %v\n%s", err, out)
+	}
+	if !res.NoOp || len(res.Actions) != 3 {
+		t.Fatalf("third run: %+v", res)
+	}
+}
+
+func TestE2ESchemasRegisterTwiceKeepsIDs(t *testing.T) {
+	env := e2eEnv(t)
+	type result struct {
+		Subject string
+		ID      int
+		Version int
+		Level   string
+		Outcome string
+	}
+	var first, second []result
+	if err := json.Unmarshal([]byte(mustRun(t, env, exitOK, "schemas", "register", "-o", "json")), &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, env, exitOK, "schemas", "register", "-o", "json")), &second); err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 3 || len(second) != 3 {
+		t.Fatalf("results: %+v / %+v", first, second)
+	}
+	for i := range second {
+		if second[i].Outcome != "existing" || second[i].ID != first[i].ID || second[i].Version != first[i].Version || second[i].Level == "" {
+			t.Errorf("%s: first %+v, second %+v", second[i].Subject, first[i], second[i])
+		}
+	}
+}
+
+func TestE2EConnectorsApplyTwiceSecondUnchanged(t *testing.T) {
+	env := e2eEnv(t)
+	out := mustRun(t, env, exitOK, "connectors", "apply", outboxConnectorFile)
+	if !strings.Contains(out, "todos-outbox: ") || !strings.Contains(out, "RUNNING, tasks 0=RUNNING") {
+		t.Fatalf("first apply:\n%s", out)
+	}
+	out = mustRun(t, env, exitOK, "connectors", "apply", outboxConnectorFile)
+	if !strings.HasPrefix(out, "todos-outbox: unchanged; RUNNING") {
+		t.Fatalf("second apply:\n%s", out)
+	}
+	mustRun(t, env, exitOK, "connectors", "status", "todos-outbox")
+}
+
+func TestE2EConnectorBadConfigIsRefusedAndRunningOneUntouched(t *testing.T) {
+	env := e2eEnv(t)
+	mustRun(t, env, exitOK, "connectors", "apply", outboxConnectorFile)
+
+	good, err := connectors.Load(outboxConnectorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(outboxConnectorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(data), `"snapshot.mode": "no_data"`, `"snapshot.mode": "sometimes"`, 1)
+	if bad == string(data) {
+		t.Fatal("the connector file has no snapshot.mode to spoil")
+	}
+	badFile := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(badFile, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustRun(t, env, exitFailure, "connectors", "apply", badFile)
+	if !strings.Contains(out, "todos-outbox: refused") || !strings.Contains(out, "snapshot.mode: ") || !strings.Contains(out, "Value must be one of") {
+		t.Fatalf("refusal does not show Connect's message:\n%s", out)
+	}
+
+	u, _ := url.Parse(envOr(env, "CONNECT_URL", "http://127.0.0.1:8083"))
+	c, err := connect.New(u.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	running, err := c.Config(ctx, "todos-outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !running.Equal(good.Config) {
+		t.Fatalf("running config changed: keys %q differ", running.Diff(good.Config))
+	}
+	if s, err := c.Status(ctx, "todos-outbox"); err != nil || !s.Running() {
+		t.Fatalf("connector not running after the refusal: %+v, %v", s, err)
+	}
+}
