@@ -99,9 +99,16 @@ type Validation struct {
 // OK reports whether the config has no errors.
 func (v Validation) OK() bool { return v.ErrorCount == 0 && len(v.Errors) == 0 }
 
-// State is the state of a connector or of one task.
+// State is the state of a connector.
 type State struct {
-	ID       int    `json:"id,omitempty"`
+	State    string `json:"state"`
+	WorkerID string `json:"worker_id"`
+	Trace    string `json:"trace,omitempty"`
+}
+
+// TaskState is the state of one task, by its id.
+type TaskState struct {
+	ID       int    `json:"id"`
 	State    string `json:"state"`
 	WorkerID string `json:"worker_id"`
 	Trace    string `json:"trace,omitempty"`
@@ -109,10 +116,10 @@ type State struct {
 
 // Status is a connector's status: its own state and each task's.
 type Status struct {
-	Name      string  `json:"name"`
-	Connector State   `json:"connector"`
-	Tasks     []State `json:"tasks"`
-	Type      string  `json:"type"`
+	Name      string      `json:"name"`
+	Connector State       `json:"connector"`
+	Tasks     []TaskState `json:"tasks"`
+	Type      string      `json:"type"`
 }
 
 // Running reports whether the connector and all its tasks run, with at least one task.

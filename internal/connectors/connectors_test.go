@@ -156,16 +156,26 @@ func TestRepositoryOutboxConnector(t *testing.T) {
 		"snapshot.mode":               "no_data",
 		"value.converter":             "io.debezium.converters.BinaryDataConverter",
 		"key.converter":               "org.apache.kafka.connect.storage.StringConverter",
+		// The spec version header is made before the router, from the change event's value.
+		"transforms":                  "specversion,specversionheader,outbox,source,contenttype",
 		"transforms.outbox.type":      "io.debezium.transforms.outbox.EventRouter",
 		"transforms.outbox.predicate": "isOutbox",
 		"transforms.outbox.table.fields.additional.placement": "id:header:" + events.HeaderID +
 			",event_type:header:" + events.HeaderType + ",created_at:header:" + events.HeaderTime,
-		"transforms.specversion.header":        events.HeaderSpecVersion,
-		"transforms.specversion.value.literal": events.SpecVersion,
-		"transforms.source.header":             events.HeaderSource,
-		"transforms.source.value.literal":      events.Source,
-		"transforms.contenttype.header":        events.HeaderContentType,
-		"transforms.contenttype.value.literal": events.ContentType,
+		// Not InsertHeader: its value.literal goes through Connect's Values.parseString, which
+		// turns "1.0" into the number 1, and the header would read "1". A static field (never
+		// parsed) moved into a header keeps the string.
+		"transforms.specversion.type":            "org.apache.kafka.connect.transforms.InsertField$Value",
+		"transforms.specversion.static.field":    events.HeaderSpecVersion,
+		"transforms.specversion.static.value":    events.SpecVersion,
+		"transforms.specversionheader.type":      "org.apache.kafka.connect.transforms.HeaderFrom$Value",
+		"transforms.specversionheader.fields":    events.HeaderSpecVersion,
+		"transforms.specversionheader.headers":   events.HeaderSpecVersion,
+		"transforms.specversionheader.operation": "move",
+		"transforms.source.header":               events.HeaderSource,
+		"transforms.source.value.literal":        events.Source,
+		"transforms.contenttype.header":          events.HeaderContentType,
+		"transforms.contenttype.value.literal":   events.ContentType,
 	}
 	for k, v := range want {
 		if s.Config[k] != v {

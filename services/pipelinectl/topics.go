@@ -109,7 +109,7 @@ func printPlan(w io.Writer, p topics.Plan, dryRun bool) {
 			for _, k := range slices.Sorted(maps.Keys(act.Configs)) {
 				cfg = append(cfg, k+"="+act.Configs[k])
 			}
-			fmt.Fprintf(w, "%s: %s (%d partitions, replication %d; %s)\n", act.Topic, verb[act.Kind],
+			fmt.Fprintf(w, "%s: %s (partitions %d, replication %d; %s)\n", act.Topic, verb[act.Kind],
 				act.Partitions, act.ReplicationFactor, strings.Join(cfg, ", "))
 		case topics.AlterConfigs:
 			var ch []string
