@@ -281,7 +281,8 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 
 // WaitRunning polls the status until the connector and all its tasks (at least one) are
 // RUNNING and stay so for c.Settle. A FAILED connector or task ends the wait with a
-// *FailedError carrying Connect's trace; so does the timeout, with the last status seen.
+// *FailedError carrying Connect's trace; a PAUSED or STOPPED connector, and the timeout (with the
+// last status seen), end it with an error too.
 func (c *Client) WaitRunning(ctx context.Context, name string, timeout time.Duration) (Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -299,6 +300,10 @@ func (c *Client) WaitRunning(ctx context.Context, name string, timeout time.Dura
 			last, lastErr = s, nil
 			if f := s.Failure(); f != nil {
 				return s, f
+			}
+			if st := s.Connector.State; st == StatePaused || st == StateStopped {
+				// Connect keeps it so until someone resumes it: waiting would not help.
+				return s, fmt.Errorf("connector %s is %s: resume it (PUT /connectors/%s/resume) to run it", name, st, name)
 			}
 			if s.Running() {
 				if runningFrom.IsZero() {

@@ -170,6 +170,7 @@ func TestWaitRunning(t *testing.T) {
 		{name: "task failed carries trace", bodies: []string{noTasks, taskFailed}, wantErr: "task 0 FAILED: org.apache.kafka.connect.errors.ConnectException: publication todos_outbox does not exist", wantTrace: "at io.debezium"},
 		{name: "task fails right after running", bodies: []string{running, taskFailed}, wantErr: "task 0 FAILED", wantTrace: "publication"},
 		{name: "connector failed", bodies: []string{connFailed}, wantErr: "connector c1 FAILED: java.lang.IllegalStateException: boom", wantTrace: "boom"},
+		{name: "paused connector ends the wait at once", bodies: []string{`{"name":"c1","connector":{"state":"PAUSED","worker_id":"w"},"tasks":[{"id":0,"state":"PAUSED"}]}`}, wantErr: "connector c1 is PAUSED: resume it"},
 		{name: "never gets a task: timeout with last state", bodies: []string{noTasks}, wantErr: "not running after 200ms: RUNNING, no tasks"},
 		{name: "never found: timeout with Connect's message", bodies: []string{""}, wantErr: "No status found for connector c1"},
 	}
