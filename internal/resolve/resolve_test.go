@@ -44,8 +44,8 @@ func TestRecordFields(t *testing.T) {
 			writer: w, reader: rec("R", fld("a", `"string"`)),
 			planErr: "field a: writer int cannot be read as reader string"},
 		{name: "nested record field gets its path",
-			writer: rec("R", fld("in", rec("In", fld("x", `"int"`)))),
-			reader: rec("R", fld("in", rec("In", fld("x", `"int"`), fld("y", `"int"`)))),
+			writer:  rec("R", fld("in", rec("In", fld("x", `"int"`)))),
+			reader:  rec("R", fld("in", rec("In", fld("x", `"int"`), fld("y", `"int"`)))),
 			planErr: "field in.y: reader field y has no default"},
 	})
 }
