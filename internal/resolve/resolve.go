@@ -377,8 +377,18 @@ func (b *builder) writerUnion(w, r *schema, path string) (conv, error) {
 	}, nil
 }
 
-// firstMatch is the first branch of reader union r that matches the writer's schema w.
+// firstMatch is the branch of reader union r that reads the writer's schema w: a branch of w's
+// own type (the same full name for a named type) when r has one, else the first branch that
+// matches. The specification says "the first schema in the reader's union that matches"; read
+// word for word, a writer int in a reader ["long","int"] would go to "long" by promotion, so that
+// data read with its own schema would change type. Like the Java implementation, an exact match
+// comes first and a promotion, alias or unqualified name only after it.
 func firstMatch(w, r *schema) *schema {
+	for _, rb := range r.branches {
+		if rb.kind == w.kind && (!w.named() || rb.name == w.name) && match(w, rb) {
+			return rb
+		}
+	}
 	for _, rb := range r.branches {
 		if match(w, rb) {
 			return rb
@@ -566,9 +576,10 @@ func (b *builder) fillRecord(rc *recordConv, w, r *schema, path string) error {
 		if err != nil {
 			return err
 		}
-		if c != nil || src[i].name != f.name {
-			rc.identity = false
+		if c == nil && src[i].name == f.name {
+			continue // goavro's value is the reader's already, under the reader's name
 		}
+		rc.identity = false
 		rc.steps = append(rc.steps, fieldStep{name: f.name, from: src[i].name, c: c})
 	}
 	return nil
