@@ -67,6 +67,12 @@ type Plan struct {
 // symbol that the reader lacks, with no reader default, and a writer union branch that no
 // reader branch matches do not stop the plan; Decode fails (ErrUnreadable) when a datum holds
 // one. A writer union none of whose branches resolves is an error here.
+//
+// Two readings of the specification, where its words leave room: a value goes to the reader
+// union's branch of its own type (same full name for a named type) before the first branch
+// that matches by promotion, alias or unqualified name, as in Java's implementation; and
+// "namespace": "" is the null namespace, as the specification says (goavro makes it inherit
+// the enclosing namespace), which shows in the union keys of such types.
 func NewPlan(writerSchema, readerSchema string) (*Plan, error) {
 	w, err := parseSchema(writerSchema)
 	if err != nil {
