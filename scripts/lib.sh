@@ -23,11 +23,15 @@ if [[ -n "${_TODO_LIB_SH_LOADED:-}" ]]; then
 fi
 _TODO_LIB_SH_LOADED=1
 
-REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-STATE_DIR="$REPO_DIR/.state"
-RUN_DIR="$STATE_DIR/run"
-LOG_DIR="$STATE_DIR/logs"
-ENV_FILE="$STATE_DIR/env"
+# these variables are for the scripts that source this file
+# shellcheck disable=SC2034
+{
+  REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+  STATE_DIR="$REPO_DIR/.state"
+  RUN_DIR="$STATE_DIR/run"
+  LOG_DIR="$STATE_DIR/logs"
+  ENV_FILE="$STATE_DIR/env"
+}
 
 # log MESSAGE... — prints "[stack] MESSAGE" to stderr (progress; keeps stdout clean for data such as `env`).
 log() {
@@ -60,8 +64,10 @@ _proc_stime() {
   # the command name (field 2) may hold spaces and parentheses: cut after the last ')'
   stat=${stat##*) }
   # now field 3 is first: the start time (field 22) is the 20th word
-  set -- $stat
-  printf '%s\n' "${20}"
+  local -a f
+  read -r -a f <<<"$stat"
+  [[ -n "${f[19]:-}" ]] || return 1
+  printf '%s\n' "${f[19]}"
 }
 
 # pid_of NAME — prints the pid recorded for NAME if that process is alive (and is the same process that
@@ -103,9 +109,20 @@ start_bg() {
   rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.stime"
   printf '\n===== %s: starting %s =====\n' "$(date -Is)" "$name" >>"$logfile"
   # In a non-interactive shell a background job is not a process-group leader, so setsid makes the
-  # session without forking and $! is the pid of CMD itself (nohup execs too).
-  setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
+  # session without forking, and the subshell, setsid and nohup all exec: $! is the pid of CMD itself.
+  (
+    # close every descriptor above 2 that the caller holds open (a lock file, a pipe to a parent that
+    # waits for EOF): a long-lived daemon must not keep them
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd=${fd##*/}
+      if [[ "$fd" =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    exec setsid nohup "$@" >>"$logfile" 2>&1 </dev/null
+  ) &
   pid=$!
+  # not a job of the calling shell: no "Killed"/"Terminated" notices from it when the process ends
+  disown "$pid" 2>/dev/null || true
   printf '%s\n' "$pid" >"$RUN_DIR/$name.pid"
   if stime=$(_proc_stime "$pid"); then
     printf '%s\n' "$stime" >"$RUN_DIR/$name.stime"
@@ -196,6 +213,7 @@ wait_ready() {
 
 # port_open HOST PORT — succeeds if a TCP connection to HOST:PORT is accepted (1 s timeout).
 port_open() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
   timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
 }
 
@@ -233,7 +251,7 @@ find_java() {
   local d
   while IFS= read -r d; do
     cands+=("$d")
-  done < <(ls -1d /usr/lib/jvm/*/bin/java 2>/dev/null | sort -rV)
+  done < <(for d in /usr/lib/jvm/*/bin/java; do [[ -e "$d" ]] && printf '%s\n' "$d"; done | sort -rV)
   for cand in "${cands[@]}"; do
     [[ -x "$cand" ]] || continue
     local real

@@ -12,6 +12,7 @@
 #
 # Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083.
 # Logs: .state/logs/{postgres,kafka,connect,apicurio}.log (JVM stdout/stderr in *.out).
+# shellcheck disable=SC2317 # readiness functions are called indirectly (wait_until / wait_ready)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -57,7 +58,7 @@ usage() {
 # take the stack lock (install/up/down never run concurrently for one state folder)
 lock_stack() {
   mkdir -p "$RUN_DIR"
-  exec 9>"$RUN_DIR/stack.lock"
+  exec 9>"$RUN_DIR/stack.flock"
   if ! flock -n 9; then
     log "another scripts/stack.sh is running for $STATE_DIR; waiting for it (up to 15 min)..."
     flock -w 900 9 || die "could not take $RUN_DIR/stack.lock"
@@ -168,7 +169,8 @@ install_kafka() {
   rm -rf "$DIST_DIR/kafka"
   mv "$tmp" "$DIST_DIR/kafka"
   echo "$stamp" >"$DIST_DIR/kafka/.complete"
-  log "  Kafka: $(ls "$KAFKA_LIB" | wc -l) jars, $(du -sh "$KAFKA_LIB" | cut -f1) in ${KAFKA_LIB#"$REPO_DIR"/}"
+  local jars=("$KAFKA_LIB"/*.jar)
+  log "  Kafka: ${#jars[@]} jars, $(du -sh "$KAFKA_LIB" | cut -f1) in ${KAFKA_LIB#"$REPO_DIR"/}"
 }
 
 install_debezium() {
@@ -398,7 +400,8 @@ start_postgres() {
     die "PostgreSQL: port $PG_PORT is already taken by $(port_owner "$PG_PORT") (not this stack's cluster)." \
       "Stop it (Debian's cluster: pg_ctlcluster $PG_MAJOR main stop) and run 'up' again."
   fi
-  as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$PG_TIMEOUT" start >/dev/null 2>&1 ||
+  # 9>&-: the postmaster must not inherit the stack lock
+  as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$PG_TIMEOUT" start >/dev/null 2>&1 9>&- ||
     { tail -n 30 "$PG_LOG" >&2; die "PostgreSQL failed to start (log: $PG_LOG)"; }
   wait_until "PostgreSQL" "$PG_TIMEOUT" "$PG_LOG" pg_ready || die "PostgreSQL does not answer (log: $PG_LOG)"
   pg_setup
@@ -533,6 +536,7 @@ kafka_format() {
 }
 
 # ready = the Admin API answers a metadata request (lists topics)
+# shellcheck disable=SC2016 # the single-quoted script is expanded by the inner bash
 kafka_ready() {
   port_open "$HOST" "$KAFKA_PORT" &&
     timeout 30 bash -c '. "$1"; kafka_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$2" --command-config "$3" --list' \
@@ -826,4 +830,5 @@ main() {
   esac
 }
 
-main "$@"
+# on one line with exit: a copy of this script that is running while the file is edited never reads on
+main "$@"; exit $?
