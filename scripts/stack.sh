@@ -12,6 +12,8 @@
 #
 # Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083.
 # Logs: .state/logs/{postgres,kafka,connect,apicurio}.log (JVM stdout/stderr in *.out).
+# Configs are rewritten in .state/conf (and .state/postgres/todo-cdc.conf) on every 'up'; a running
+# component picks a change up at the next 'down' + 'up'.
 # shellcheck disable=SC2317 # readiness functions are called indirectly (wait_until / wait_ready)
 set -euo pipefail
 
@@ -52,7 +54,7 @@ APICURIO_TIMEOUT=${STACK_APICURIO_TIMEOUT:-120}
 CONNECT_TIMEOUT=${STACK_CONNECT_TIMEOUT:-150}
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR == 1 { next } /^# shellcheck/ || !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
 }
 
 # take the stack lock (install/up/down never run concurrently for one state folder)
@@ -397,8 +399,9 @@ start_postgres() {
     return 0
   fi
   if port_open "$HOST" "$PG_PORT"; then
-    die "PostgreSQL: port $PG_PORT is already taken by $(port_owner "$PG_PORT") (not this stack's cluster)." \
-      "Stop it (Debian's cluster: pg_ctlcluster $PG_MAJOR main stop) and run 'up' again."
+    die "PostgreSQL: port $PG_PORT is already taken by $(port_owner "$PG_PORT"), not by this checkout's cluster" \
+      "($PGDATA_DIR). Stop it (another checkout: its scripts/stack.sh down; Debian's cluster:" \
+      "pg_ctlcluster $PG_MAJOR main stop) and run 'up' again."
   fi
   # 9>&-: the postmaster must not inherit the stack lock
   as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$PG_TIMEOUT" start >/dev/null 2>&1 9>&- ||
