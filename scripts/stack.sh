@@ -439,7 +439,12 @@ EOF
 GRANT USAGE, CREATE ON SCHEMA public TO todo_api;
 GRANT USAGE ON SCHEMA public TO debezium;
 ALTER DEFAULT PRIVILEGES FOR ROLE todo_api IN SCHEMA public GRANT SELECT ON TABLES TO debezium;
--- the slot exists before the API can write its first outbox row, so no committed event precedes it
+-- The publication exists (empty; todo-api's migration adds the outbox table to it) before the slot:
+-- pgoutput fails on any change made between a slot's creation and its publication's. The slot
+-- exists before the API can write its first outbox row, so no committed event precedes it.
+SELECT 'CREATE PUBLICATION todos_outbox WITH (publish = ''insert'')'
+ WHERE NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'todos_outbox')\gexec
+ALTER PUBLICATION todos_outbox OWNER TO todo_api;
 SELECT 'created replication slot ' || slot_name FROM pg_create_logical_replication_slot('todos_outbox', 'pgoutput')
  WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = 'todos_outbox');
 EOF

@@ -23,9 +23,21 @@ CREATE TABLE outbox (
     created_at     timestamptz  NOT NULL DEFAULT now() -- CloudEvents time
 );
 
-CREATE PUBLICATION todos_outbox FOR TABLE outbox WITH (publish = 'insert');
+-- The platform creates the (empty) publication before the replication slot, because pgoutput fails
+-- on changes made between a slot's creation and its publication's (scripts/stack.sh does; so must
+-- any other deployment). Where it does not exist yet, it is created here.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'todos_outbox') THEN
+        CREATE PUBLICATION todos_outbox WITH (publish = 'insert');
+    END IF;
+END
+$$;
+-- +goose StatementEnd
+ALTER PUBLICATION todos_outbox ADD TABLE outbox;
 
 -- +goose Down
-DROP PUBLICATION todos_outbox;
+ALTER PUBLICATION todos_outbox DROP TABLE outbox;
 DROP TABLE outbox;
 DROP TABLE todos;
