@@ -9,6 +9,8 @@
 #   scripts/stack.sh down      stop Connect, Apicurio, Kafka, PostgreSQL gracefully (all data kept)
 #   scripts/stack.sh status    one line per component; exit 0 if all are up, 1 otherwise
 #   scripts/stack.sh env       print `export NAME=value` lines: eval "$(scripts/stack.sh env)"
+#   scripts/stack.sh start|stop COMPONENT   start or stop one of postgres, kafka, apicurio, connect
+#                              (for outage tests and operators; start assumes the components it needs are up)
 #
 # Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083.
 # Logs: .state/logs/{postgres,kafka,connect,apicurio}.log (JVM stdout/stderr in *.out).
@@ -782,6 +784,25 @@ stop_component() { # stop_component NAME ADDRESS TIMEOUT
   printf '%-10s down  %-28s stopped in %ss\n' "$name" "$addr" "$(elapsed_s "$start")"
 }
 
+# cmd_one start|stop COMPONENT — one component alone (outage tests stop the registry, say).
+cmd_one() {
+  local action=$1 comp=${2:-}
+  lock_stack
+  make_state_dirs
+  pg_layout
+  case "$action:$comp" in
+  start:postgres) ensure_env_file; start_postgres ;;
+  start:kafka) start_kafka ;;
+  start:apicurio) start_apicurio ;;
+  start:connect) start_connect ;;
+  stop:postgres) stop_postgres ;;
+  stop:kafka) stop_component kafka "$HOST:$KAFKA_PORT" 120 ;;
+  stop:apicurio) stop_component apicurio "$HOST:$APICURIO_PORT" 30 ;;
+  stop:connect) stop_component connect "$HOST:$CONNECT_PORT" 60 ;;
+  *) die "usage: scripts/stack.sh start|stop postgres|kafka|apicurio|connect (got '$action ${comp}')" ;;
+  esac
+}
+
 cmd_down() {
   lock_stack
   make_state_dirs
@@ -830,6 +851,7 @@ main() {
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  start | stop) cmd_one "$cmd" "${2:-}" ;;
   -h | --help | help) usage ;;
   *)
     usage >&2
