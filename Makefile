@@ -62,5 +62,9 @@ e2e: run ## end-to-end tests against the running local stack (starts it if neede
 test: unit e2e ## every test, unit and end-to-end; fails if any part of the stack cannot start
 
 .PHONY: bench
-bench: ## benchmarks
+bench: ## benchmarks of the code alone (serde, resolution, ...)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: bench-e2e
+bench-e2e: run ## benchmarks on the running stack: HTTP write path, commit -> Kafka latency percentiles
+	$(LOADENV); $(GO) test -tags e2e -run '^$$' -bench . -benchtime 300x ./e2e/

@@ -15,13 +15,13 @@ import (
 // topicReader reads a topic from the end it had when the reader was made, so a test sees only the
 // records its own actions produced (and those of tests running at the same time).
 type topicReader struct {
-	t        *testing.T
+	t        testing.TB
 	consumer *kafka.Consumer
 	topic    string
 	start    map[int32]int64 // offset each partition was read from
 }
 
-func newTopicReader(t *testing.T, topic string) *topicReader {
+func newTopicReader(t testing.TB, topic string) *topicReader {
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers":  st.bootstrap,

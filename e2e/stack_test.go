@@ -142,7 +142,7 @@ func getJSON(ctx context.Context, url string, v any) error {
 }
 
 // token returns a bearer token for user.
-func token(t *testing.T, user string) string {
+func token(t testing.TB, user string) string {
 	t.Helper()
 	tok, err := st.keys.Issue(user, time.Now(), time.Hour)
 	if err != nil {
@@ -159,7 +159,7 @@ type apiResponse struct {
 }
 
 // call sends one request to todo-api.
-func call(t *testing.T, method, path, tok, contentType string, body []byte) apiResponse {
+func call(t testing.TB, method, path, tok, contentType string, body []byte) apiResponse {
 	t.Helper()
 	req, err := http.NewRequest(method, st.apiURL+path, bytes.NewReader(body))
 	if err != nil {
