@@ -21,9 +21,12 @@ install: ## install what the local stack needs (PostgreSQL, Kafka, Connect, Debe
 build: ## build the services and pipelinectl into bin/
 	$(GO) build -o $(BIN)/ ./services/...
 
+# Connect workers in the group: make up WORKERS=2 starts a second one on 127.0.0.1:8084
+WORKERS ?= 1
+
 .PHONY: up
-up: ## start the local stack only (PostgreSQL, Kafka, Apicurio, Connect)
-	scripts/stack.sh up
+up: ## start the local stack only (PostgreSQL, Kafka, Apicurio, Connect); WORKERS=2 adds a second Connect worker
+	WORKERS=$(WORKERS) scripts/stack.sh up
 
 .PHONY: run
 run: build ## start everything: stack, topics, schemas, todo-api, connector, consumers
@@ -36,7 +39,7 @@ down: ## stop the services and the stack; all data is kept
 
 .PHONY: status
 status: ## show each component up or down with its address
-	@scripts/stack.sh status || true
+	@WORKERS=$(WORKERS) scripts/stack.sh status || true
 	@scripts/services.sh status || true
 
 .PHONY: logs

@@ -9,11 +9,14 @@
 #   scripts/stack.sh down      stop Connect, Apicurio, Kafka, PostgreSQL gracefully (all data kept)
 #   scripts/stack.sh status    one line per component; exit 0 if all are up, 1 otherwise
 #   scripts/stack.sh env       print `export NAME=value` lines: eval "$(scripts/stack.sh env)"
-#   scripts/stack.sh start|stop COMPONENT   start or stop one of postgres, kafka, apicurio, connect
+#   scripts/stack.sh start|stop COMPONENT   start or stop one of postgres, kafka, apicurio, connect, connect2
 #                              (for outage tests and operators; start assumes the components it needs are up)
 #
-# Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083.
-# Logs: .state/logs/{postgres,kafka,connect,apicurio}.log (JVM stdout/stderr in *.out).
+#   WORKERS=2 scripts/stack.sh up            also start a second Connect worker (connect2) in the same group
+#
+# Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083
+# (second worker 8084).
+# Logs: .state/logs/{postgres,kafka,connect,connect2,apicurio}.log (JVM stdout/stderr in *.out).
 # Configs are rewritten in .state/conf (and .state/postgres/todo-cdc.conf) on every 'up'; a running
 # component picks a change up at the next 'down' + 'up'.
 # shellcheck disable=SC2317 # readiness functions are called indirectly (wait_until / wait_ready)
@@ -34,7 +37,10 @@ KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 APICURIO_PORT=8081
 APICURIO_MGMT_PORT=9000
-CONNECT_PORT=8083
+CONNECT_PORT=8083 # worker N listens on CONNECT_PORT + N - 1 (worker 2: 8084)
+# Connect workers in the group todos-connect that 'up' starts: 1 (default) or 2
+WORKERS=${WORKERS:-1}
+[[ "$WORKERS" =~ ^[12]$ ]] || { echo "[stack] ERROR: WORKERS must be 1 or 2, got '$WORKERS'" >&2; exit 2; }
 
 DIST_DIR="$STATE_DIR/dist"
 CONF_DIR="$STATE_DIR/conf"
@@ -668,17 +674,24 @@ start_apicurio() {
 # Kafka Connect (distributed, one worker) with the Debezium PostgreSQL plugin
 # ----------------------------------------------------------------------------------------------------
 
-write_connect_config() {
-  local secrets="$STATE_DIR/connect/secrets"
-  mkdir -p "$secrets"
-  chmod 700 "$STATE_DIR/connect" "$secrets"
+# Worker N (1 or 2) of the Connect group "todos-connect": worker 1 is "connect" on $CONNECT_PORT,
+# worker 2 is "connect2" on the next port (WORKERS=2). Both share the group and its internal topics.
+connect_name() { if [[ "${1:-1}" == 1 ]]; then echo connect; else echo "connect$1"; fi; }
+connect_port() { echo $((CONNECT_PORT + ${1:-1} - 1)); }
+
+write_connect_config() { # write_connect_config [N]
+  local n=${1:-1} secrets="$STATE_DIR/connect/secrets" name port
+  name=$(connect_name "$n")
+  port=$(connect_port "$n")
+  mkdir -p "$secrets" "$STATE_DIR/$name"
+  chmod 700 "$STATE_DIR/connect" "$secrets" "$STATE_DIR/$name"
   # for connector configs that prefer ${file:...:DEBEZIUM_DB_PASSWORD} over ${env:DEBEZIUM_DB_PASSWORD}
   (
     umask 077
     printf 'DEBEZIUM_DB_USER=%s\nDEBEZIUM_DB_PASSWORD=%s\n' "$(env_get DEBEZIUM_DB_USER)" "$(env_get DEBEZIUM_DB_PASSWORD)" \
       >"$secrets/debezium.properties"
   )
-  cat >"$CONF_DIR/connect.properties" <<EOF
+  cat >"$CONF_DIR/$name.properties" <<EOF
 # written by scripts/stack.sh on every 'up' (edits here are overwritten)
 bootstrap.servers=$HOST:$KAFKA_PORT
 group.id=todos-connect
@@ -695,11 +708,15 @@ plugin.path=$PLUGIN_DIR
 # every plugin here (Debezium 3.6.1, Kafka's own transforms/converters) ships ServiceLoader manifests:
 # service_load skips the slow reflective scan (~4 s). A plugin without manifests needs hybrid_warn.
 plugin.discovery=service_load
-listeners=http://$HOST:$CONNECT_PORT
+# REST on loopback only: whoever reaches this API can create connectors and read their configs
+listeners=http://$HOST:$port
 rest.advertised.host.name=$HOST
-rest.advertised.port=$CONNECT_PORT
+rest.advertised.port=$port
 rest.advertised.listener=http
 connector.client.config.override.policy=None
+# a worker that dies has its connectors and tasks reassigned at the next rebalance instead of after
+# the default 5 min grace period of incremental cooperative rebalancing
+scheduled.rebalance.max.delay.ms=0
 # Exactly-once source support (KIP-618): connectors may set exactly.once.support=required and
 # transaction.boundary=poll; after a worker crash the new worker waits at most the producer transaction
 # timeout for the dead task's open transaction (10 s here instead of 60 s)
@@ -713,42 +730,44 @@ config.providers.env.param.allowlist.pattern=^DEBEZIUM_.*
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 config.providers.file.param.allowed.paths=$secrets
 EOF
-  write_log4j2 "$CONF_DIR/connect-log4j2.properties" "$LOG_DIR/connect.log"
+  write_log4j2 "$CONF_DIR/$name-log4j2.properties" "$LOG_DIR/$name.log"
 }
 
-connect_ready() {
-  curl -fsS --max-time 3 "http://$HOST:$CONNECT_PORT/connector-plugins" 2>/dev/null | grep -q "$DEBEZIUM_CONNECTOR_CLASS"
+connect_ready() { # connect_ready [N]
+  curl -fsS --max-time 3 "http://$HOST:$(connect_port "${1:-1}")/connector-plugins" 2>/dev/null | grep -q "$DEBEZIUM_CONNECTOR_CLASS"
 }
 
-start_connect() {
-  local start java
+start_connect() { # start_connect [N]
+  local n=${1:-1} start java name port
+  name=$(connect_name "$n")
+  port=$(connect_port "$n")
   start=$(now_ms)
-  write_connect_config
-  if is_running connect; then
-    wait_until "Kafka Connect" "$CONNECT_TIMEOUT" "$LOG_DIR/connect.log" connect_ready ||
-      die "Kafka Connect is running (pid $(pid_of connect)) but does not answer"
-    printf '%-10s up    %-28s already running\n' connect "$HOST:$CONNECT_PORT"
+  write_connect_config "$n"
+  if is_running "$name"; then
+    wait_until "Kafka Connect worker $n" "$CONNECT_TIMEOUT" "$LOG_DIR/$name.log" connect_ready "$n" ||
+      die "Kafka Connect worker $n is running (pid $(pid_of "$name")) but does not answer"
+    printf '%-10s up    %-28s already running\n' "$name" "$HOST:$port"
     return 0
   fi
-  if port_open "$HOST" "$CONNECT_PORT"; then
-    die "Kafka Connect: port $CONNECT_PORT is already taken by $(port_owner "$CONNECT_PORT") (not started by this stack)"
+  if port_open "$HOST" "$port"; then
+    die "Kafka Connect worker $n: port $port is already taken by $(port_owner "$port") (not started by this stack)"
   fi
   java=$(find_java 17) || die "Kafka Connect needs Java 17+"
   # a clean environment: the worker sees the Debezium credentials and nothing else of ours
-  start_bg connect "$LOG_DIR/connect.out" env -i -C "$STATE_DIR/connect" \
+  start_bg "$name" "$LOG_DIR/$name.out" env -i -C "$STATE_DIR/$name" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
     DEBEZIUM_DB_USER="$(env_get DEBEZIUM_DB_USER)" DEBEZIUM_DB_PASSWORD="$(env_get DEBEZIUM_DB_PASSWORD)" \
     "$java" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
-    -Dlog4j2.configurationFile="$CONF_DIR/connect-log4j2.properties" \
+    -Dlog4j2.configurationFile="$CONF_DIR/$name-log4j2.properties" \
     -Dorg.apache.kafka.automatic.config.providers="$CONFIG_PROVIDER_CLASSES" \
-    -cp "$KAFKA_LIB/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/connect.properties" ||
-    die "Kafka Connect failed to start (logs: $LOG_DIR/connect.log, $LOG_DIR/connect.out)"
-  if ! wait_ready connect "Kafka Connect" "$CONNECT_TIMEOUT" "$LOG_DIR/connect.log" connect_ready; then
-    tail -n 10 "$LOG_DIR/connect.out" >&2
-    die "Kafka Connect did not become ready (logs: $LOG_DIR/connect.log, $LOG_DIR/connect.out)"
+    -cp "$KAFKA_LIB/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/$name.properties" ||
+    die "Kafka Connect worker $n failed to start (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
+  if ! wait_ready "$name" "Kafka Connect worker $n" "$CONNECT_TIMEOUT" "$LOG_DIR/$name.log" connect_ready "$n"; then
+    tail -n 10 "$LOG_DIR/$name.out" >&2
+    die "Kafka Connect worker $n did not become ready (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
   fi
-  printf '%-10s up    %-28s started in %ss\n' connect "$HOST:$CONNECT_PORT" "$(elapsed_s "$start")"
+  printf '%-10s up    %-28s started in %ss\n' "$name" "$HOST:$port" "$(elapsed_s "$start")"
 }
 
 # ----------------------------------------------------------------------------------------------------
@@ -768,7 +787,8 @@ cmd_up() {
   start_postgres
   start_kafka
   start_apicurio
-  start_connect
+  start_connect 1
+  if ((WORKERS >= 2)); then start_connect 2; fi
   log "stack up in $(elapsed_s "$start")s — eval \"\$(scripts/stack.sh env)\" for the addresses and passwords"
 }
 
@@ -794,12 +814,14 @@ cmd_one() {
   start:postgres) ensure_env_file; start_postgres ;;
   start:kafka) start_kafka ;;
   start:apicurio) start_apicurio ;;
-  start:connect) start_connect ;;
+  start:connect) start_connect 1 ;;
+  start:connect2) start_connect 2 ;;
   stop:postgres) stop_postgres ;;
   stop:kafka) stop_component kafka "$HOST:$KAFKA_PORT" 120 ;;
   stop:apicurio) stop_component apicurio "$HOST:$APICURIO_PORT" 30 ;;
   stop:connect) stop_component connect "$HOST:$CONNECT_PORT" 60 ;;
-  *) die "usage: scripts/stack.sh start|stop postgres|kafka|apicurio|connect (got '$action ${comp}')" ;;
+  stop:connect2) stop_component connect2 "$HOST:$(connect_port 2)" 60 ;;
+  *) die "usage: scripts/stack.sh start|stop postgres|kafka|apicurio|connect|connect2 (got '$action ${comp}')" ;;
   esac
 }
 
@@ -807,6 +829,7 @@ cmd_down() {
   lock_stack
   make_state_dirs
   pg_layout
+  stop_component connect2 "$HOST:$(connect_port 2)" 60
   stop_component connect "$HOST:$CONNECT_PORT" 60
   stop_component apicurio "$HOST:$APICURIO_PORT" 30
   stop_component kafka "$HOST:$KAFKA_PORT" 120
@@ -838,6 +861,13 @@ cmd_status() {
     printf '%-10s up    %-28s pid %s\n' connect "http://$HOST:$CONNECT_PORT" "$pid"
   else
     printf '%-10s down  %s\n' connect "http://$HOST:$CONNECT_PORT"
+    ok=1
+  fi
+  # the second worker is listed when it runs or when WORKERS=2 asks for it
+  if pid=$(pid_of connect2) && http_ok "http://$HOST:$(connect_port 2)/"; then
+    printf '%-10s up    %-28s pid %s\n' connect2 "http://$HOST:$(connect_port 2)" "$pid"
+  elif ((WORKERS >= 2)); then
+    printf '%-10s down  %s\n' connect2 "http://$HOST:$(connect_port 2)"
     ok=1
   fi
   return "$ok"
