@@ -54,7 +54,7 @@ func TestCheck(t *testing.T) {
 		{name: "field made optional", writer: one(`"string"`), reader: one(`["null","string"]`, `"default":null`)},
 		{name: "nested record, array and map paths", writer: rec("R", fld("in", rec("In", fld("xs", `{"type":"array","items":"string"}`), fld("m", `{"type":"map","values":"long"}`)))),
 			reader: rec("R", fld("in", rec("In", fld("xs", `{"type":"array","items":"int"}`), fld("m", `{"type":"map","values":"int"}`), fld("y", `"int"`)))),
-			want: []want{{kind: TypeMismatch, path: "in.xs[]"}, {kind: TypeMismatch, path: "in.m{}"}, {kind: FieldMissing, path: "in.y", field: "y"}}},
+			want:   []want{{kind: TypeMismatch, path: "in.xs[]"}, {kind: TypeMismatch, path: "in.m{}"}, {kind: FieldMissing, path: "in.y", field: "y"}}},
 		{name: "recursive type ends", writer: `{"type":"record","name":"L","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","L"]}]}`,
 			reader: `{"type":"record","name":"L","fields":[{"name":"v","type":"long"},{"name":"next","type":["null","L"]},{"name":"w","type":"int"}]}`,
 			want:   []want{{kind: FieldMissing, path: "w", field: "w"}}},
