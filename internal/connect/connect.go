@@ -181,6 +181,9 @@ type Client struct {
 	// ConflictRetries is how often a call answered 409 (a rebalance in progress) is retried
 	// (default 10, a second apart).
 	ConflictRetries int
+	// Username and Password, when Username is set, go with every request as HTTP basic auth
+	// (a Connect REST API behind BasicAuthSecurityRestExtension or a proxy). Default: none.
+	Username, Password string
 }
 
 // New returns a client for the Connect REST API at baseURL, e.g. http://127.0.0.1:8083.
@@ -385,6 +388,9 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, out
 		return 0, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.Username != "" {
+		req.SetBasicAuth(c.Username, c.Password)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

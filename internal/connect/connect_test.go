@@ -208,3 +208,77 @@ func TestConfigDiff(t *testing.T) {
 		t.Fatalf("Diff = %s, want w,y,z", got)
 	}
 }
+
+func TestLifecycleCallsAndBasicAuth(t *testing.T) {
+	var got []string
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || u != "ops" || p != "s3cret" {
+			t.Errorf("%s %s: basic auth %q %q %v", r.Method, r.URL.Path, u, p, ok)
+		}
+		got = append(got, r.Method+" "+r.URL.Path)
+		switch {
+		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/offsets"):
+			io.WriteString(w, `{"offsets":[{"partition":{"server":"todos"},"offset":{"lsn":42}}]}`)
+		case r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/offsets"):
+			io.WriteString(w, `{"message":"The offsets for this connector have been reset successfully"}`)
+		default:
+			w.WriteHeader(http.StatusAccepted)
+		}
+	})
+	c.Username, c.Password = "ops", "s3cret"
+	ctx := context.Background()
+	for _, f := range []func(context.Context, string) error{c.Pause, c.Resume, c.Stop} {
+		if err := f(ctx, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs, err := c.Offsets(ctx, "x")
+	if err != nil || len(offs) != 1 || offs[0].Partition["server"] != "todos" || offs[0].Offset["lsn"] != float64(42) {
+		t.Fatalf("offsets %+v, %v", offs, err)
+	}
+	msg, err := c.ResetOffsets(ctx, "x")
+	if err != nil || !strings.Contains(msg, "reset successfully") {
+		t.Fatalf("reset: %q, %v", msg, err)
+	}
+	want := []string{"PUT /connectors/x/pause", "PUT /connectors/x/resume", "PUT /connectors/x/stop", "GET /connectors/x/offsets", "DELETE /connectors/x/offsets"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+}
+
+func TestResetOffsetsRefusalCarriesConnectMessage(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error_code":400,"message":"Connectors must be in the STOPPED state before their offsets can be modified."}`)
+	})
+	_, err := c.ResetOffsets(context.Background(), "x")
+	if err == nil || !strings.Contains(err.Error(), "STOPPED state") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestWaitState(t *testing.T) {
+	var n atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) < 3 {
+			io.WriteString(w, `{"name":"x","connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"RUNNING"}]}`)
+			return
+		}
+		io.WriteString(w, `{"name":"x","connector":{"state":"STOPPED"},"tasks":[]}`)
+	})
+	s, err := c.WaitState(context.Background(), "x", StateStopped, 5*time.Second)
+	if err != nil || s.Connector.State != StateStopped || n.Load() < 3 {
+		t.Fatalf("%+v, %v after %d polls", s, err, n.Load())
+	}
+	b, _ := json.Marshal(s)
+	if !strings.Contains(string(b), `"tasks":[]`) {
+		t.Fatalf("json %s", b)
+	}
+	c2 := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"name":"x","connector":{"state":"PAUSED"},"tasks":[{"id":0,"state":"RUNNING"}]}`)
+	})
+	if _, err := c2.WaitState(context.Background(), "x", StatePaused, 100*time.Millisecond); err == nil {
+		t.Fatal("want a timeout while a task is not PAUSED")
+	}
+}

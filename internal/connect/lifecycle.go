@@ -1,0 +1,117 @@
+package connect
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Pause pauses the connector and its tasks: they stay assigned but stop processing. A paused
+// source connector keeps its replication slot, so the database keeps WAL for it.
+func (c *Client) Pause(ctx context.Context, name string) error {
+	return c.lifecycle(ctx, "pause", name)
+}
+
+// Resume resumes a PAUSED or STOPPED connector.
+func (c *Client) Resume(ctx context.Context, name string) error {
+	return c.lifecycle(ctx, "resume", name)
+}
+
+// Stop stops the connector and shuts its tasks down (state STOPPED, KIP-875); its config stays.
+// Offsets can be reset or altered only while a connector is STOPPED.
+func (c *Client) Stop(ctx context.Context, name string) error {
+	return c.lifecycle(ctx, "stop", name)
+}
+
+func (c *Client) lifecycle(ctx context.Context, verb, name string) error {
+	if err := c.do(ctx, http.MethodPut, "/connectors/"+url.PathEscape(name)+"/"+verb, nil, nil); err != nil {
+		return fmt.Errorf("%s connector %s: %w", verb, name, err)
+	}
+	return nil
+}
+
+// Offset is one source partition of a connector and the position it committed there. Both are
+// the connector's own maps (for Debezium PostgreSQL: {"server": "todos"} and the LSN fields).
+type Offset struct {
+	Partition map[string]any `json:"partition"`
+	Offset    map[string]any `json:"offset"`
+}
+
+// Offsets returns the offsets the connector committed (GET /connectors/{name}/offsets).
+func (c *Client) Offsets(ctx context.Context, name string) ([]Offset, error) {
+	var out struct {
+		Offsets []Offset `json:"offsets"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/connectors/"+url.PathEscape(name)+"/offsets", nil, &out); err != nil {
+		return nil, fmt.Errorf("get connector %s offsets: %w", name, err)
+	}
+	if out.Offsets == nil {
+		out.Offsets = []Offset{}
+	}
+	return out.Offsets, nil
+}
+
+// ResetOffsets deletes every committed offset of the connector (DELETE /connectors/{name}/offsets),
+// so that it starts as if new. Connect refuses it unless the connector is STOPPED; the returned
+// string is Connect's message.
+func (c *Client) ResetOffsets(ctx context.Context, name string) (string, error) {
+	var out struct {
+		Message string `json:"message"`
+	}
+	if err := c.do(ctx, http.MethodDelete, "/connectors/"+url.PathEscape(name)+"/offsets", nil, &out); err != nil {
+		return "", fmt.Errorf("reset connector %s offsets: %w", name, err)
+	}
+	return out.Message, nil
+}
+
+// WaitState polls the status until the connector is in state (e.g. StatePaused, StateStopped) and
+// every task has reached it too (a STOPPED connector has no tasks). A FAILED connector or task ends
+// the wait with a *FailedError.
+func (c *Client) WaitState(ctx context.Context, name, state string, timeout time.Duration) (Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(c.PollInterval)
+	defer tick.Stop()
+	var last Status
+	for {
+		s, err := c.Status(ctx, name)
+		if err != nil && ctx.Err() == nil {
+			return last, err
+		}
+		if err == nil {
+			last = s
+			if f := s.Failure(); f != nil {
+				return s, f
+			}
+			if s.Connector.State == state && tasksIn(s, state) {
+				return s, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("connector %s not %s after %s: %s", name, state, timeout, last.Summary())
+		case <-tick.C:
+		}
+	}
+}
+
+func tasksIn(s Status, state string) bool {
+	for _, t := range s.Tasks {
+		if t.State != state {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalJSON keeps an empty task list as [] (never null) for scripts reading --output json.
+func (s Status) MarshalJSON() ([]byte, error) {
+	type plain Status
+	if s.Tasks == nil {
+		s.Tasks = []TaskState{}
+	}
+	return json.Marshal(plain(s))
+}
