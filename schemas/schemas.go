@@ -1,10 +1,16 @@
 // Package schemas embeds the Avro schemas (.avsc) that the pipeline's events are written with,
 // so that services and tools use exactly the files that the compatibility gate checks.
+//
+// The files at the top are the current version of each record. history/ keeps the text of every
+// earlier version that was ever registered, named <Record>.v<N>.avsc: `pipelinectl schemas
+// register` registers them in order before the current one, so that a fresh registry holds the
+// same versions as one that saw them come one by one, and consumers built with an old version
+// have it at hand.
 package schemas
 
 import "embed"
 
-// FS holds every .avsc file of this folder.
+// FS holds every .avsc file of this folder and of history/.
 //
-//go:embed *.avsc
+//go:embed *.avsc history/*.avsc
 var FS embed.FS

@@ -52,6 +52,27 @@ const (
 	StatusArchived  Status = "ARCHIVED"
 )
 
+// Symbols are the enum's symbols, in the order of the schema.
+func (Status) Symbols() []string {
+	return []string{string(StatusPending), string(StatusCompleted), string(StatusArchived)}
+}
+
+// Priority is the Avro enum Priority of TodoCreated (added in its version 2).
+type Priority string
+
+// Priority symbols, in the order of the schema. PriorityNormal is the schema's default: of the
+// field, for events written before it existed, and of the enum, for symbols added later.
+const (
+	PriorityLow    Priority = "LOW"
+	PriorityNormal Priority = "NORMAL"
+	PriorityHigh   Priority = "HIGH"
+)
+
+// Symbols are the enum's symbols, in the order of the schema.
+func (Priority) Symbols() []string {
+	return []string{string(PriorityLow), string(PriorityNormal), string(PriorityHigh)}
+}
+
 // Event is implemented by every typed event.
 type Event interface {
 	// EventType is the CloudEvents type, e.g. TypeCreated.
@@ -69,6 +90,9 @@ type TodoCreated struct {
 	Title     string    `avro:"title"`
 	Status    Status    `avro:"status"`
 	CreatedAt time.Time `avro:"created_at"`
+	// Priority is written as PriorityNormal, the schema's default, when empty. A consumer built
+	// with version 1 of the schema reads it empty: version 1 has no such field.
+	Priority Priority `avro:"priority"`
 }
 
 // TodoCompleted is the Avro record com.todos.events.TodoCompleted.

@@ -10,10 +10,10 @@ import (
 	"github.com/todocdc/pipeline/schemas"
 )
 
-// todoCreatedV1 is schemas/TodoCreated.avsc as the pipeline ships it.
+// todoCreatedV1 is version 1 of schemas/TodoCreated.avsc, as kept in schemas/history.
 func todoCreatedV1(t testing.TB) string {
 	t.Helper()
-	b, err := schemas.FS.ReadFile("TodoCreated.avsc")
+	b, err := schemas.FS.ReadFile("history/TodoCreated.v1.avsc")
 	if err != nil {
 		t.Fatal(err)
 	}

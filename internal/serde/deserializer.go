@@ -10,6 +10,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"github.com/riferrei/srclient"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/resolve"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -21,28 +22,79 @@ type Decoded struct {
 	Event events.Event
 }
 
-// Deserializer turns Confluent wire-format Avro into typed events, with the writer schema fetched
-// from the registry by id. It is safe for concurrent use.
+// Deserializer turns Confluent wire-format Avro into typed events: the writer schema is fetched
+// from the registry by id, and the body is resolved against the reader schema of its record (Avro
+// schema resolution), so that events written with an older or newer version of a schema read as
+// the version the consumer was built with. It is safe for concurrent use.
 type Deserializer struct {
-	reg Registry
+	reg     Registry
+	readers map[string]*readerSchema // by the reader record's full name and by each of its aliases
+	// plans are the resolution plans per writer schema id and reader schema. They are the
+	// deserializer's own, not the process's: ids are only unique within one registry.
+	plans resolve.Cache
 
 	mu      sync.RWMutex
 	writers map[int]*writerSchema // ids never change meaning, so entries never expire
 	group   singleflight.Group
 }
 
-// writerSchema is a schema a record was written with, as fetched from the registry and parsed.
+// writerSchema is a schema a record was written with, as fetched from the registry and parsed,
+// with the plan that reads it as its record's reader schema.
 type writerSchema struct {
-	id    int
-	text  string
-	name  string // the record's full name
-	codec *goavro.Codec
-	rec   *record // nil when the record has no Go type
+	id   int
+	text string
+	name string  // the record's full name
+	rec  *record // the Go type of the reader record; nil when the writer's record has none
+	plan *resolve.Plan
+	err  error // why no plan: the schemas do not resolve (permanent, ErrDecode)
 }
 
-// NewDeserializer returns a deserializer that fetches writer schemas from reg (which must not be nil).
+// NewDeserializer returns a deserializer that fetches writer schemas from reg (which must not be
+// nil) and reads every record as the current schema of its name, the .avsc embedded in package
+// schemas.
 func NewDeserializer(reg Registry) *Deserializer {
-	return &Deserializer{reg: reg, writers: make(map[int]*writerSchema)}
+	d, err := NewDeserializerWithReaders(reg)
+	if err != nil {
+		// The embedded schemas are part of the binary and checked by this package's tests.
+		panic(err)
+	}
+	return d
+}
+
+// NewDeserializerWithReaders is NewDeserializer with other reader schemas: each text is an Avro
+// record schema of a record that has a Go type in package events (matched by full name), read
+// instead of the embedded current schema of that name; records with no text given here are read
+// with the embedded ones. A consumer built against version 1 of TodoCreated passes version 1's
+// text and keeps reading version 1's fields from events written with version 2.
+func NewDeserializerWithReaders(reg Registry, readerTexts ...string) (*Deserializer, error) {
+	if reg == nil {
+		return nil, errors.New("serde: NewDeserializer needs a registry")
+	}
+	embedded, err := readerSchemas()
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*readerSchema, len(embedded))
+	for name, rs := range embedded {
+		byName[name] = rs
+	}
+	for _, text := range readerTexts {
+		rs, err := parseReader(text)
+		if err != nil {
+			return nil, err
+		}
+		byName[rs.rec.name] = rs
+	}
+	readers := make(map[string]*readerSchema, len(byName))
+	for name, rs := range byName {
+		readers[name] = rs
+		for _, a := range rs.aliases {
+			if _, taken := byName[a]; !taken {
+				readers[a] = rs
+			}
+		}
+	}
+	return &Deserializer{reg: reg, readers: readers, writers: make(map[int]*writerSchema)}, nil
 }
 
 // Deserialize decodes one wire-format record. The writer schema is fetched once per id: concurrent
@@ -81,7 +133,7 @@ func (d *Deserializer) writerSchema(ctx context.Context, id int) (*writerSchema,
 			return nil, &RegistryError{Op: opGetByID, SchemaID: id, class: ErrRegistryUnavailable,
 				Err: errors.New("registry answered without a schema")}
 		}
-		ws, err := parseWriter(id, sch)
+		ws, err := d.parseWriter(id, sch)
 		if err != nil {
 			return nil, err
 		}
@@ -99,8 +151,8 @@ func (d *Deserializer) writerSchema(ctx context.Context, id int) (*writerSchema,
 	return ws, nil
 }
 
-// parseWriter parses a registry schema as an Avro writer schema.
-func parseWriter(id int, sch *srclient.Schema) (*writerSchema, error) {
+// parseWriter parses a registry schema as an Avro writer schema and plans how to read it.
+func (d *Deserializer) parseWriter(id int, sch *srclient.Schema) (*writerSchema, error) {
 	if t := sch.SchemaType(); t != nil && *t != srclient.Avro {
 		return nil, fmt.Errorf("%w: schema id %d is %s", ErrUnsupportedSchema, id, *t)
 	}
@@ -108,36 +160,42 @@ func parseWriter(id int, sch *srclient.Schema) (*writerSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: schema id %d: %v", ErrUnsupportedSchema, id, err)
 	}
-	name := fullName(codec)
-	rec, _ := recordByName(name)
-	return &writerSchema{id: id, text: sch.Schema(), name: name, codec: codec, rec: rec}, nil
+	ws := &writerSchema{id: id, text: sch.Schema(), name: fullName(codec)}
+	rs, ok := d.readers[ws.name]
+	if !ok {
+		return ws, nil // no Go type: every record of it fails with ErrUnknownRecord
+	}
+	ws.rec = rs.rec
+	ws.plan, err = d.plans.Plan(id, ws.text, rs.text)
+	if err != nil {
+		var re *resolve.Error
+		if !errors.As(err, &re) && !errors.Is(err, resolve.ErrIncompatible) {
+			// The writer schema is not one resolve can read, although goavro parsed it.
+			return nil, fmt.Errorf("%w: schema id %d: %v", ErrUnsupportedSchema, id, err)
+		}
+		ws.err = fmt.Errorf("%w: %s (schema id %d) cannot be read as reader schema %s: %w", ErrDecode, ws.name, id, rs.rec.name, err)
+	}
+	return ws, nil
 }
 
-// decode is step two: the body, decoded with the writer schema, as the typed event its record names.
-// Reader/writer schema resolution, when it comes, goes here: decode with the writer codec, then
-// resolve the native value against the embedded reader schema (readerSchemas) before mapping it.
-func decode(ws *writerSchema, body []byte) (ev events.Event, err error) {
+// decode is step two: the body, decoded with the writer schema and resolved against the reader
+// schema of its record, as the typed event the reader record names.
+func decode(ws *writerSchema, body []byte) (events.Event, error) {
 	if ws.rec == nil {
 		return nil, fmt.Errorf("%w: schema id %d writes %q", ErrUnknownRecord, ws.id, ws.name)
 	}
-	defer func() {
-		// goavro should return errors for every malformed body; a record must never crash a consumer.
-		if r := recover(); r != nil {
-			ev, err = nil, fmt.Errorf("%w: %s (schema id %d): goavro panicked: %v", ErrDecode, ws.name, ws.id, r)
-		}
-	}()
-	native, rest, err := ws.codec.NativeFromBinary(body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s (schema id %d): %v", ErrDecode, ws.name, ws.id, err)
+	if ws.err != nil {
+		return nil, ws.err
 	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("%w: %s (schema id %d): %d bytes left over after the record", ErrDecode, ws.name, ws.id, len(rest))
+	native, err := ws.plan.Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s (schema id %d): %w", ErrDecode, ws.name, ws.id, err)
 	}
 	m, ok := native.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s (schema id %d): decoded %T, want a record", ErrDecode, ws.name, ws.id, native)
 	}
-	ev, err = ws.rec.fromNative(m)
+	ev, err := ws.rec.fromNative(m)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s (schema id %d): %v", ErrDecode, ws.name, ws.id, err)
 	}

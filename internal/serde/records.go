@@ -2,9 +2,12 @@ package serde
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,15 +35,17 @@ var records = []record{
 			return map[string]any{
 				"todo_id": e.TodoID, "user_id": e.UserID, "title": e.Title,
 				"status": string(e.Status), "created_at": millis(e.CreatedAt),
+				"priority": string(cmp.Or(e.Priority, events.PriorityNormal)),
 			}, true
 		},
 		fromNative: func(m map[string]any) (events.Event, error) {
 			var e events.TodoCreated
-			var status string
+			var status, priority string
 			err := fields(m,
 				str("todo_id", &e.TodoID), str("user_id", &e.UserID), str("title", &e.Title),
-				str("status", &status), timestamp("created_at", &e.CreatedAt))
-			e.Status = events.Status(status)
+				str("status", &status), timestamp("created_at", &e.CreatedAt),
+				optional(str("priority", &priority)))
+			e.Status, e.Priority = events.Status(status), events.Priority(priority)
 			return e, err
 		},
 	},
@@ -92,12 +97,13 @@ func recordByName(name string) (*record, bool) {
 	return nil, false
 }
 
-// readerSchema is an embedded .avsc file, parsed: the schema the serializer writes with, and the
-// reader schema a writer schema will be resolved against when the deserializer learns resolution.
+// readerSchema is a record schema with a Go type: the schema the serializer writes with (the
+// embedded .avsc files), and the reader schema the deserializer resolves writer schemas against.
 type readerSchema struct {
-	rec   *record
-	text  string // the file as compact JSON, as sent to the registry
-	codec *goavro.Codec
+	rec     *record
+	text    string   // compact JSON, as sent to the registry
+	aliases []string // full names of the record's aliases: writer records it also reads
+	codec   *goavro.Codec
 }
 
 // readerSchemas parses the embedded .avsc files once per process.
@@ -109,23 +115,49 @@ var readerSchemas = sync.OnceValues(func() (map[string]*readerSchema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("serde: read embedded schema: %w", err)
 		}
-		// Compact JSON, because srclient rewrites newlines to spaces before sending and a stable
-		// text keeps the registry's lookup by content predictable.
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, raw); err != nil {
-			return nil, fmt.Errorf("serde: embedded schema %s is not JSON: %w", rec.file, err)
-		}
-		codec, err := goavro.NewCodec(compact.String())
+		rs, err := parseReader(string(raw))
 		if err != nil {
-			return nil, fmt.Errorf("serde: parse embedded schema %s: %w", rec.file, err)
+			return nil, fmt.Errorf("serde: embedded schema %s: %w", rec.file, err)
 		}
-		if got := fullName(codec); got != rec.name {
-			return nil, fmt.Errorf("serde: embedded schema %s names record %q, want %q", rec.file, got, rec.name)
+		if rs.rec != rec {
+			return nil, fmt.Errorf("serde: embedded schema %s names record %q, want %q", rec.file, rs.rec.name, rec.name)
 		}
-		out[rec.name] = &readerSchema{rec: rec, text: compact.String(), codec: codec}
+		out[rec.name] = rs
 	}
 	return out, nil
 })
+
+// parseReader parses an Avro record schema whose record has a Go type.
+func parseReader(text string) (*readerSchema, error) {
+	// Compact JSON, because srclient rewrites newlines to spaces before sending and a stable
+	// text keeps the registry's lookup by content predictable.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(text)); err != nil {
+		return nil, fmt.Errorf("serde: reader schema is not JSON: %w", err)
+	}
+	codec, err := goavro.NewCodec(compact.String())
+	if err != nil {
+		return nil, fmt.Errorf("serde: parse reader schema: %w", err)
+	}
+	name := fullName(codec)
+	rec, ok := recordByName(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: reader schema names %q", ErrUnknownRecord, name)
+	}
+	var head struct {
+		Aliases []string `json:"aliases"`
+	}
+	_ = json.Unmarshal(compact.Bytes(), &head) // goavro parsed it: it is a JSON object
+	ns := name[:max(strings.LastIndexByte(name, '.'), 0)]
+	var aliases []string
+	for _, a := range head.Aliases {
+		if !strings.Contains(a, ".") && ns != "" {
+			a = ns + "." + a
+		}
+		aliases = append(aliases, a)
+	}
+	return &readerSchema{rec: rec, text: compact.String(), aliases: aliases, codec: codec}, nil
+}
 
 // fullName is the full name of the type a codec describes ("string" for a primitive).
 func fullName(c *goavro.Codec) string {
@@ -149,12 +181,26 @@ func fields(m map[string]any, fs ...field) error {
 	return nil
 }
 
+// optional reads a field that reader schemas of older versions lack (the field was added later):
+// absent, its Go value stays the zero value. Every reader schema that has the field gives it a
+// value, the writer's or the reader's default, so absent means the reader's version has none.
+func optional(f field) field {
+	return func(m map[string]any) error {
+		if err := f(m); err != nil && !errors.Is(err, errMissing) {
+			return err
+		}
+		return nil
+	}
+}
+
+var errMissing = errors.New("field missing")
+
 // str reads a string or enum field (goavro gives enum symbols as strings).
 func str(name string, dst *string) field {
 	return func(m map[string]any) error {
 		v, ok := m[name]
 		if !ok {
-			return fmt.Errorf("field %q missing", name)
+			return fmt.Errorf("%w: %q", errMissing, name)
 		}
 		s, ok := v.(string)
 		if !ok {

@@ -17,7 +17,7 @@ import (
 var (
 	zone    = time.FixedZone("UTC+2", 2*60*60)
 	created = events.TodoCreated{TodoID: "t-1", UserID: "u-1", Title: "write the serde ✓", Status: events.StatusPending,
-		CreatedAt: time.Date(2026, 3, 1, 10, 20, 30, 123_456_789, zone)}
+		CreatedAt: time.Date(2026, 3, 1, 10, 20, 30, 123_456_789, zone), Priority: events.PriorityHigh}
 	completed = events.TodoCompleted{TodoID: "t-1", UserID: "u-1",
 		CompletedAt: time.Date(2026, 3, 2, 11, 0, 0, 999_999_999, zone)}
 	deleted = events.TodoDeleted{TodoID: "t-1", UserID: "u-1",
