@@ -2,6 +2,7 @@ package serde
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,18 @@ func BenchmarkDeserializeResolved(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The round-trip tests compare whole events; they cover the field mapping of records.go only if
+// the sample events set every field. A field added to an event fails here until the sample has it.
+func TestSamplesSetEveryField(t *testing.T) {
+	for _, ev := range []events.Event{created, completed, deleted} {
+		v := reflect.ValueOf(ev)
+		for i := range v.NumField() {
+			if v.Field(i).IsZero() {
+				t.Errorf("sample %T leaves %s zero", ev, v.Type().Field(i).Name)
+			}
+		}
 	}
 }
