@@ -1,0 +1,490 @@
+// Package consumer is the runtime consumer teams build on: a Kafka consumer group that routes each
+// event by type to a typed handler, applies it at most once (the handler's effect and the event id
+// commit in one database transaction), retries what may pass later, dead-letters what never will,
+// and serves Prometheus metrics and health checks.
+package consumer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/serde"
+)
+
+// Decoder turns a record's value into a typed event; *serde.Deserializer is one.
+type Decoder interface {
+	Deserialize(ctx context.Context, data []byte) (serde.Decoded, error)
+}
+
+// Config configures a Consumer. Zero values take the defaults named in each comment.
+type Config struct {
+	BootstrapServers string // required
+	GroupID          string // required
+	Topic            string // main topic; default events.Topic
+	RetryTopic       string // default events.RetryTopic
+	DLQTopic         string // default events.DLQTopic
+	// InPlaceAttempts is how many times a handler error is tried on one delivery (with backoff)
+	// before the record goes to the retry topic; default 3.
+	InPlaceAttempts int
+	// MaxRetries is how many rounds through the retry topic a record gets before the DLQ; default 3.
+	MaxRetries int
+	// RetryDelay is how long a record waits on the retry topic before it is consumed again, doubled
+	// at each round (capped at 16 times); default 5s.
+	RetryDelay time.Duration
+	// Backoff spaces the in-place retries; defaults 100ms doubling up to 10s, with jitter.
+	Backoff Backoff
+	// ShutdownTimeout is how long a handler already running may take to finish when its partition
+	// is revoked or the consumer stops, before it is cancelled; default 10s.
+	ShutdownTimeout time.Duration
+	// QueueSize is how many fetched records one partition may buffer before it is paused; default 500.
+	QueueSize int
+	// Kafka holds extra librdkafka consumer settings; the runtime's own (group, assignment,
+	// isolation, offset storage) cannot be overridden.
+	Kafka kafka.ConfigMap
+}
+
+func (c *Config) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = events.Topic
+	}
+	if c.RetryTopic == "" {
+		c.RetryTopic = events.RetryTopic
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = events.DLQTopic
+	}
+	if c.InPlaceAttempts <= 0 {
+		c.InPlaceAttempts = 3
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 3
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 5 * time.Second
+	}
+	c.Backoff = c.Backoff.withDefaults()
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 500
+	}
+}
+
+// Validate reports the first missing or contradictory setting.
+func (c Config) Validate() error {
+	switch {
+	case c.BootstrapServers == "":
+		return errors.New("consumer: BootstrapServers is empty")
+	case c.GroupID == "":
+		return errors.New("consumer: GroupID is empty")
+	case c.Topic == c.RetryTopic || c.Topic == c.DLQTopic || c.RetryTopic == c.DLQTopic:
+		return fmt.Errorf("consumer: topic %q, retry topic %q and DLQ %q must differ", c.Topic, c.RetryTopic, c.DLQTopic)
+	}
+	return nil
+}
+
+// Deps are what a Consumer works with.
+type Deps struct {
+	Decoder   Decoder   // required
+	Store     Store     // required: SQLStore{DB: db} after SetupSQL
+	Publisher Publisher // required: *Producer for the retry topic and the DLQ
+	Log       *slog.Logger
+	// Registerer takes the runtime's metrics; default a registry of its own, served by Handler.
+	Registerer prometheus.Registerer
+	// Ready is checked by /readyz besides the group membership (e.g. the database's ping); optional.
+	Ready func(ctx context.Context) error
+}
+
+// partitions is the part of *kafka.Consumer the workers use (a fake in unit tests).
+type partitions interface {
+	Pause([]kafka.TopicPartition) error
+	Resume([]kafka.TopicPartition) error
+	StoreOffsets([]kafka.TopicPartition) ([]kafka.TopicPartition, error)
+}
+
+// Consumer is one member of a consumer group: New, then Run until its context ends.
+type Consumer struct {
+	cfg    Config
+	log    *slog.Logger
+	dec    Decoder
+	store  Store
+	pub    Publisher
+	routes map[string]HandlerFunc
+	m      *metrics
+	gather prometheus.Gatherer
+	ready  func(ctx context.Context) error
+	now    func() time.Time
+	rnd    func() float64 // nil: math/rand
+
+	ctl      partitions
+	mu       sync.Mutex
+	workers  map[partKey]*worker
+	joined   atomic.Bool
+	lastPoll atomic.Int64
+}
+
+type partKey struct {
+	topic     string
+	partition int32
+}
+
+// New checks cfg and builds a consumer; nothing connects until Run.
+func New(cfg Config, r *Router, d Deps) (*Consumer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Decoder == nil || d.Store == nil || d.Publisher == nil || r == nil {
+		return nil, errors.New("consumer: Decoder, Store, Publisher and a Router are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	c := &Consumer{cfg: cfg, log: d.Log.With("group", cfg.GroupID), dec: d.Decoder, store: d.Store, pub: d.Publisher,
+		routes: map[string]HandlerFunc{}, ready: d.Ready, now: time.Now, workers: map[partKey]*worker{}}
+	for _, t := range r.Types() {
+		c.routes[t] = r.handler(t)
+	}
+	reg := d.Registerer
+	if reg == nil {
+		pr := prometheus.NewRegistry()
+		pr.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		reg, c.gather = pr, pr
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		c.gather = g
+	} else {
+		c.gather = prometheus.DefaultGatherer
+	}
+	c.m = newMetrics(reg, cfg.GroupID)
+	return c, nil
+}
+
+// Config returns the configuration in use, defaults filled in.
+func (c *Consumer) Config() Config { return c.cfg }
+
+// Run joins the group, subscribes to the main and retry topics and processes records until ctx
+// ends; then it lets running handlers finish (up to ShutdownTimeout), commits the offsets of what
+// was done and leaves the group. It returns an error only for a fatal Kafka error or a bad setting.
+func (c *Consumer) Run(ctx context.Context) error {
+	conf := kafka.ConfigMap{}
+	for k, v := range c.cfg.Kafka {
+		conf[k] = v
+	}
+	for k, v := range map[string]kafka.ConfigValue{
+		"bootstrap.servers":             c.cfg.BootstrapServers,
+		"group.id":                      c.cfg.GroupID,
+		"partition.assignment.strategy": "cooperative-sticky",
+		"isolation.level":               "read_committed",
+		// Offsets are stored by the runtime only once a record's outcome is durable (its effect
+		// committed, or its retry/DLQ copy acknowledged), and committed from the stored ones.
+		"enable.auto.commit":       true,
+		"enable.auto.offset.store": false,
+	} {
+		conf[k] = v
+	}
+	if _, ok := conf["auto.offset.reset"]; !ok {
+		conf["auto.offset.reset"] = "earliest"
+	}
+	if _, ok := conf["statistics.interval.ms"]; !ok {
+		conf["statistics.interval.ms"] = 5000 // the lag gauges
+	}
+	kc, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		return fmt.Errorf("consumer: create: %w", err)
+	}
+	c.ctl = kc
+	if err := kc.SubscribeTopics([]string{c.cfg.Topic, c.cfg.RetryTopic}, c.rebalance); err != nil {
+		kc.Close()
+		return fmt.Errorf("consumer: subscribe: %w", err)
+	}
+	c.log.Info("consumer running", "topic", c.cfg.Topic, "retry_topic", c.cfg.RetryTopic, "dlq", c.cfg.DLQTopic,
+		"types", c.routeNames())
+	var runErr error
+	for ctx.Err() == nil {
+		ev := kc.Poll(100)
+		c.lastPoll.Store(time.Now().UnixNano())
+		switch e := ev.(type) {
+		case *kafka.Message:
+			if e.TopicPartition.Error != nil {
+				c.log.Warn("fetch", "err", e.TopicPartition.Error)
+				continue
+			}
+			c.mu.Lock()
+			w := c.workers[partKey{*e.TopicPartition.Topic, e.TopicPartition.Partition}]
+			c.mu.Unlock()
+			if w == nil {
+				continue // not ours any more: its new owner reads it from the committed offset
+			}
+			w.enqueue(e)
+		case *kafka.Stats:
+			c.m.observeStats(e.String(), c.owns)
+		case kafka.Error:
+			if e.IsFatal() {
+				runErr = fmt.Errorf("consumer: fatal Kafka error: %w", e)
+				ctx = canceled
+			} else {
+				c.log.Warn("kafka", "err", e)
+			}
+		}
+	}
+	c.log.Info("consumer stopping: finishing in-flight records")
+	c.stopWorkers(c.allWorkers())
+	if _, err := kc.Commit(); err != nil && !isNoOffset(err) {
+		c.log.Warn("final commit", "err", err)
+	}
+	if err := kc.Close(); err != nil {
+		c.log.Warn("close", "err", err)
+	}
+	c.log.Info("consumer stopped")
+	return runErr
+}
+
+var canceled = func() context.Context { ctx, cancel := context.WithCancel(context.Background()); cancel(); return ctx }()
+
+func isNoOffset(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Code() == kafka.ErrNoOffset
+}
+
+func (c *Consumer) routeNames() []string {
+	out := make([]string, 0, len(c.routes))
+	for t := range c.routes {
+		out = append(out, t)
+	}
+	return out
+}
+
+// rebalance runs inside Poll (and Close). Cooperative-sticky hands over only the partitions that
+// move: new ones get a worker; revoked ones finish the record in hand, and what they finished is
+// committed before the partition goes to its next owner. Lost partitions (the group has already
+// moved on) are abandoned without a commit. The library does the incremental (un)assign itself.
+func (c *Consumer) rebalance(kc *kafka.Consumer, ev kafka.Event) error {
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		c.mu.Lock()
+		for _, tp := range e.Partitions {
+			k := partKey{*tp.Topic, tp.Partition}
+			if c.workers[k] == nil {
+				w := newWorker(c, k)
+				c.workers[k] = w
+				go w.run()
+			}
+		}
+		c.mu.Unlock()
+		c.joined.Store(true)
+		c.log.Info("partitions assigned", "partitions", describeTPs(e.Partitions))
+	case kafka.RevokedPartitions:
+		var ws []*worker
+		c.mu.Lock()
+		for _, tp := range e.Partitions {
+			k := partKey{*tp.Topic, tp.Partition}
+			if w := c.workers[k]; w != nil {
+				ws = append(ws, w)
+				delete(c.workers, k)
+			}
+			c.m.lag.DeleteLabelValues(k.topic, strconv.Itoa(int(k.partition)))
+		}
+		c.mu.Unlock()
+		c.stopWorkers(ws)
+		lost := kc.AssignmentLost()
+		if !lost {
+			if _, err := kc.Commit(); err != nil && !isNoOffset(err) {
+				c.log.Warn("commit on revoke", "err", err)
+			}
+		}
+		c.log.Info("partitions revoked", "partitions", describeTPs(e.Partitions), "lost", lost)
+	}
+	return nil
+}
+
+func describeTPs(tps []kafka.TopicPartition) []string {
+	out := make([]string, len(tps))
+	for i, tp := range tps {
+		out[i] = fmt.Sprintf("%s[%d]", *tp.Topic, tp.Partition)
+	}
+	return out
+}
+
+func (c *Consumer) owns(topic string, partition int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.workers[partKey{topic, partition}] != nil
+}
+
+func (c *Consumer) allWorkers() []*worker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ws := make([]*worker, 0, len(c.workers))
+	for k, w := range c.workers {
+		ws = append(ws, w)
+		delete(c.workers, k)
+	}
+	return ws
+}
+
+// stopWorkers stops the workers together and waits for them.
+func (c *Consumer) stopWorkers(ws []*worker) {
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(w.stop)
+	}
+	wg.Wait()
+}
+
+// process takes one record to an outcome that lets its offset be stored: applied, skipped as a
+// duplicate or unrouted, forwarded to the retry topic, or dead-lettered. It returns an error only
+// when wait ended first (revoke or shutdown): the record is then left for the next owner. run is
+// the context of the handler's transaction; wait the one of the backoffs and delays.
+func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause func(bool)) error {
+	topic := *m.TopicPartition.Topic
+	c.m.consumed.WithLabelValues(topic).Inc()
+	if topic == c.cfg.RetryTopic {
+		if g, _ := Header(m.Headers, HeaderGroup); g != c.cfg.GroupID {
+			return nil // another group's retry: not ours to apply
+		}
+		if t, err := time.Parse(time.RFC3339Nano, headerOr(m.Headers, HeaderRetryNotBefore, "")); err == nil {
+			if !sleep(wait, t.Sub(c.now())) {
+				return wait.Err()
+			}
+		}
+	}
+	defer pause(false)
+	var transient, inPlace int
+	for {
+		err := c.attempt(run, m)
+		if err == nil {
+			return nil
+		}
+		if wait.Err() != nil {
+			return wait.Err()
+		}
+		class := Classify(err)
+		where := []any{"topic", topic, "partition", m.TopicPartition.Partition, "offset", int64(m.TopicPartition.Offset), "err", err}
+		switch class {
+		case Transient:
+			pause(true)
+			d := c.cfg.Backoff.Delay(transient, c.rnd)
+			transient++
+			c.m.retried.WithLabelValues("in_place", class.String()).Inc()
+			c.log.Warn("transient failure: partition paused, retrying in place", append(where, "attempt", transient, "in", d)...)
+			if !sleep(wait, d) {
+				return wait.Err()
+			}
+		case Retriable:
+			inPlace++
+			if inPlace < c.cfg.InPlaceAttempts {
+				d := c.cfg.Backoff.Delay(inPlace-1, c.rnd)
+				c.m.retried.WithLabelValues("in_place", class.String()).Inc()
+				c.log.Warn("handler failed, retrying in place", append(where, "attempt", inPlace, "in", d)...)
+				if !sleep(wait, d) {
+					return wait.Err()
+				}
+				continue
+			}
+			return c.fail(wait, m, err, class)
+		default:
+			return c.fail(wait, m, err, class)
+		}
+	}
+}
+
+// attempt decodes, routes and applies m once.
+func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
+	typ, _ := Header(m.Headers, events.HeaderType)
+	if typ != "" && c.routes[typ] == nil {
+		c.m.unknownTypes.WithLabelValues(typ).Inc()
+		return nil
+	}
+	id, _ := Header(m.Headers, events.HeaderID)
+	if id == "" {
+		return errNoEventID
+	}
+	d, err := c.dec.Deserialize(ctx, m.Value)
+	if err != nil {
+		return err
+	}
+	switch {
+	case typ == "":
+		typ = d.Event.EventType()
+		if c.routes[typ] == nil {
+			c.m.unknownTypes.WithLabelValues(typ).Inc()
+			return nil
+		}
+	case d.Event.EventType() != typ:
+		return typeMismatch(typ, d.Event.RecordName())
+	}
+	msg := &Message{EventID: id, Type: typ, Key: m.Key, Topic: *m.TopicPartition.Topic,
+		Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset), SchemaID: d.SchemaID, Headers: m.Headers}
+	if t, err := time.Parse(time.RFC3339Nano, headerOr(m.Headers, events.HeaderTime, "")); err == nil {
+		msg.Time = t
+	}
+	h := c.routes[typ]
+	start := time.Now()
+	dup, err := c.store.Apply(ctx, c.cfg.GroupID, msg, func(tx *sql.Tx) error { return h(ctx, tx, msg, d.Event) })
+	if err != nil {
+		return err
+	}
+	if dup {
+		c.m.duplicates.WithLabelValues(typ).Inc()
+		return nil
+	}
+	c.m.handled.WithLabelValues(typ).Inc()
+	c.m.latency.WithLabelValues(typ).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// fail sends m to the retry topic (a retriable error, rounds left) or to the DLQ, and waits until
+// Kafka has it. Publishing is retried for as long as it takes: the record's offset is stored only
+// once its copy is safe.
+func (c *Consumer) fail(ctx context.Context, m *kafka.Message, cause error, class Class) error {
+	now := c.now()
+	f := failureOf(m, c.cfg.GroupID, cause, class, now)
+	out := &kafka.Message{Key: m.Key, Value: m.Value}
+	var what string
+	if class == Retriable && f.RetryCount < c.cfg.MaxRetries {
+		f.RetryCount++
+		delay := c.cfg.RetryDelay << min(f.RetryCount-1, 4)
+		out.TopicPartition = kafka.TopicPartition{Topic: &c.cfg.RetryTopic, Partition: kafka.PartitionAny}
+		out.Headers = append(FailureHeaders(m.Headers, f),
+			kafka.Header{Key: HeaderRetryNotBefore, Value: []byte(now.Add(delay).UTC().Format(time.RFC3339Nano))})
+		what = "retry topic"
+	} else {
+		out.TopicPartition = kafka.TopicPartition{Topic: &c.cfg.DLQTopic, Partition: kafka.PartitionAny}
+		out.Headers = FailureHeaders(m.Headers, f)
+		what = "DLQ"
+	}
+	for n := 0; ; n++ {
+		err := c.pub.Publish(ctx, out)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d := c.cfg.Backoff.Delay(n, c.rnd)
+		c.log.Warn("cannot publish to the "+what+", retrying", "err", err, "in", d)
+		if !sleep(ctx, d) {
+			return ctx.Err()
+		}
+	}
+	if what == "DLQ" {
+		c.m.deadLettered.WithLabelValues(f.Class.String()).Inc()
+	} else {
+		c.m.retried.WithLabelValues("retry_topic", class.String()).Inc()
+	}
+	c.log.Warn("record sent to the "+what, "topic", *m.TopicPartition.Topic, "partition", m.TopicPartition.Partition,
+		"offset", int64(m.TopicPartition.Offset), "retry_count", f.RetryCount, "class", class.String(), "err", cause)
+	return nil
+}

@@ -1,0 +1,161 @@
+package consumer
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// worker processes one partition's records in order, in its own goroutine, so a partition in
+// backoff or waiting out a retry delay never holds up the others nor the poll loop (which must
+// keep polling to stay in the group). Its queue is bounded by pausing the partition.
+type worker struct {
+	c   *Consumer
+	key partKey
+	tp  []kafka.TopicPartition
+
+	mu       sync.Mutex
+	queue    []*kafka.Message
+	last     kafka.Offset // highest offset queued: a re-fetch after resume is not queued twice
+	closed   bool
+	paused   bool // the partition is paused
+	backoff  bool // because of a backoff (else: because the queue is full)
+	signal   chan struct{}
+	done     chan struct{}
+	waitCtx  context.Context // ends at stop: backoffs and delays are abandoned
+	stopWait context.CancelFunc
+	runCtx   context.Context // ends ShutdownTimeout after stop: a handler still running is cancelled
+	stopRun  context.CancelFunc
+}
+
+func newWorker(c *Consumer, k partKey) *worker {
+	topic := k.topic
+	w := &worker{c: c, key: k, tp: []kafka.TopicPartition{{Topic: &topic, Partition: k.partition}},
+		last: -1, signal: make(chan struct{}, 1), done: make(chan struct{})}
+	w.waitCtx, w.stopWait = context.WithCancel(context.Background())
+	w.runCtx, w.stopRun = context.WithCancel(context.Background())
+	return w
+}
+
+func (w *worker) enqueue(m *kafka.Message) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || m.TopicPartition.Offset <= w.last {
+		return
+	}
+	w.last = m.TopicPartition.Offset
+	w.queue = append(w.queue, m)
+	if len(w.queue) >= w.c.cfg.QueueSize {
+		w.setPausedLocked(true)
+	}
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for the next record; nil once the worker is stopped.
+func (w *worker) next() *kafka.Message {
+	for {
+		w.mu.Lock()
+		if w.closed {
+			w.mu.Unlock()
+			return nil
+		}
+		if len(w.queue) > 0 {
+			m := w.queue[0]
+			w.queue[0] = nil
+			w.queue = w.queue[1:]
+			if w.paused && !w.backoff && len(w.queue) <= w.c.cfg.QueueSize/4 {
+				w.setPausedLocked(false)
+			}
+			w.mu.Unlock()
+			return m
+		}
+		w.mu.Unlock()
+		<-w.signal
+	}
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	for {
+		m := w.next()
+		if m == nil {
+			return
+		}
+		if err := w.c.process(w.runCtx, w.waitCtx, m, w.pauseForBackoff); err != nil {
+			return // stopped before the record was done: not stored, the next owner reads it again
+		}
+		next := m.TopicPartition
+		next.Offset++
+		if _, err := w.c.ctl.StoreOffsets([]kafka.TopicPartition{next}); err != nil {
+			w.c.log.Warn("store offset", "topic", w.key.topic, "partition", w.key.partition, "err", err)
+		}
+	}
+}
+
+// pauseForBackoff pauses the partition while its head record is retried in place.
+func (w *worker) pauseForBackoff(on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.backoff == on {
+		return
+	}
+	w.backoff = on
+	if on {
+		w.setPausedLocked(true)
+	} else if len(w.queue) <= w.c.cfg.QueueSize/4 {
+		w.setPausedLocked(false)
+	}
+}
+
+func (w *worker) setPausedLocked(on bool) {
+	if w.paused == on || w.closed {
+		return
+	}
+	var err error
+	if on {
+		err = w.c.ctl.Pause(w.tp)
+	} else {
+		err = w.c.ctl.Resume(w.tp)
+	}
+	if err != nil {
+		w.c.log.Warn("pause/resume", "topic", w.key.topic, "partition", w.key.partition, "pause", on, "err", err)
+		return
+	}
+	w.paused = on
+	v := 0.0
+	if on {
+		v = 1
+	}
+	w.c.m.paused.WithLabelValues(w.key.topic, strconv.Itoa(int(w.key.partition))).Set(v)
+}
+
+// stop ends the worker: the record being applied may finish (up to ShutdownTimeout), a backoff or
+// a retry delay is abandoned, queued records are dropped (they were not stored).
+func (w *worker) stop() {
+	w.mu.Lock()
+	w.closed = true
+	w.queue = nil
+	w.mu.Unlock()
+	w.stopWait()
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
+	t := time.NewTimer(w.c.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+		w.c.log.Warn("handler still running at shutdown timeout: cancelling it", "topic", w.key.topic, "partition", w.key.partition)
+		w.stopRun()
+		<-w.done
+	}
+	w.stopRun()
+	w.c.m.paused.DeleteLabelValues(w.key.topic, strconv.Itoa(int(w.key.partition)))
+}
