@@ -299,11 +299,43 @@ ensure_env_file() {
   env_set PGHOST "$HOST"
   env_set PGPORT "$PG_PORT"
   env_set TODO_API_DATABASE_URL "postgres://todo_api:$todo_pw@$HOST:$PG_PORT/todos?sslmode=disable"
+  ensure_consumer_db_urls
   env_set DEBEZIUM_DB_USER debezium
   env_set PG_ADMIN_SOCKET_DIR "$PG_SOCKET_DIR"
   env_set KAFKA_BOOTSTRAP_SERVERS "$HOST:$KAFKA_PORT"
   env_set SCHEMA_REGISTRY_URL "http://$HOST:$APICURIO_PORT/apis/ccompat/v7"
   env_set CONNECT_URL "http://$HOST:$CONNECT_PORT"
+}
+
+# The consumers' roles (notifier, analytics) each own a database of the same name.
+CONSUMER_ROLES=(notifier analytics)
+
+ensure_consumer_db_urls() {
+  local role var pw
+  for role in "${CONSUMER_ROLES[@]}"; do
+    var="${role^^}_DATABASE_URL"
+    pw=$(env_get "$var" 2>/dev/null | sed -nE "s#^postgres://$role:([^@]+)@.*#\1#p") || true
+    [[ -n "$pw" ]] || pw=$(rand_hex 16)
+    env_set "$var" "postgres://$role:$pw@$HOST:$PG_PORT/$role?sslmode=disable"
+  done
+}
+
+# Roles and databases of the consumers; idempotent. Passwords are hex and go on stdin.
+# PostgreSQL 15: schema public belongs to pg_database_owner, so each role may create its tables there.
+pg_setup_consumers() {
+  local role pw
+  for role in "${CONSUMER_ROLES[@]}"; do
+    pw=$(env_get "${role^^}_DATABASE_URL" | sed -nE "s#^postgres://$role:([^@]+)@.*#\1#p")
+    [[ -n "$pw" ]] || die "${role^^}_DATABASE_URL missing from $ENV_FILE"
+    pg_psql postgres >>"$PG_LOG" 2>&1 <<EOF || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: setting up role and database $role failed"; }
+SELECT 'CREATE ROLE $role' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role')\gexec
+ALTER ROLE $role WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$pw';
+SELECT 'CREATE DATABASE $role OWNER $role' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$role')\gexec
+ALTER DATABASE $role OWNER TO $role;
+REVOKE CONNECT ON DATABASE $role FROM PUBLIC;
+GRANT CONNECT ON DATABASE $role TO $role;
+EOF
+  done
 }
 
 cmd_env() {
@@ -456,6 +488,7 @@ ALTER PUBLICATION todos_outbox OWNER TO todo_api;
 SELECT 'created replication slot ' || slot_name FROM pg_create_logical_replication_slot('todos_outbox', 'pgoutput')
  WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = 'todos_outbox');
 EOF
+  pg_setup_consumers
 }
 
 stop_postgres() {
