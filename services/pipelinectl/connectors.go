@@ -19,6 +19,7 @@ func (a *app) connect() (*connect.Client, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	c.Username, c.Password = a.creds.connectUser, a.creds.connectPassword
 	return c, nil
 }
 
@@ -33,6 +34,8 @@ func (a *app) connectorsCmd() *cobra.Command {
 		RunE: group,
 	}
 	cmd.AddCommand(a.connectorsApplyCmd(), a.connectorsStatusCmd(), a.connectorsRestartCmd())
+	cmd.AddCommand(a.connectorsLifecycleCmds()...)
+	cmd.AddCommand(a.connectorsOffsetsCmd())
 	return cmd
 }
 

@@ -40,6 +40,7 @@ type app struct {
 	output           string
 	timeout          time.Duration
 	verbose          bool
+	creds            credentials
 }
 
 // usageError is a mistake in the command line: exit code 2.
@@ -151,8 +152,10 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
 	pf.StringVarP(&a.output, "output", "o", "text", "result format: text or json")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long one request to a service may take")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs")
+	a.credentialFlags(pf)
 
 	root.AddCommand(a.connectorsCmd(), a.topicsCmd(), a.schemasCmd(), a.tokenCmd())
+	root.AddCommand(a.tailCmd())
 	return root, nil
 }
 

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"text/tabwriter"
 
-	"github.com/riferrei/srclient"
 	"github.com/spf13/cobra"
 
 	"github.com/todocdc/pipeline/internal/events"
@@ -34,7 +32,9 @@ func (a *app) schemasRegisterCmd() *cobra.Command {
 		Use:   "register",
 		Short: "Register every event schema and set each subject's compatibility level",
 		Long: `register registers every .avsc built into this binary (schemas/) under the
-subject "` + events.Topic + `-<namespace>.<name>" and sets the subject's
+subject "` + events.Topic + `-<namespace>.<name>", each after the earlier
+versions of its record kept in schemas/history (<Record>.v<N>.avsc, in the
+order of N), so that a fresh registry ends with every version; and sets the subject's
 compatibility level from schemas/compatibility.yaml (built in; --compatibility
 reads another file). An identical schema that is already registered keeps its
 id and version. A schema the registry refuses (409, incompatible with the
@@ -56,14 +56,14 @@ after trying the others.`,
 			if err != nil {
 				return err
 			}
-			list, err := registry.LoadSchemas(schemas.FS, events.Topic)
+			list, err := registry.LoadWithHistory(schemas.FS, events.Topic)
 			if err != nil {
 				return err
 			}
 			for _, s := range policy.Unknown(list) {
 				a.log.Warn("compatibility override for a subject no schema has", "subject", s)
 			}
-			client := srclient.NewSchemaRegistryClient(a.registryURL, srclient.WithClient(&http.Client{Timeout: a.timeout}))
+			client := a.registryClient()
 			client.CachingEnabled(false)
 			results, err := registry.Register(cmd.Context(), client, list, policy)
 			if results == nil && err != nil {
@@ -84,13 +84,13 @@ after trying the others.`,
 
 func printRegistered(w io.Writer, results []registry.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUBJECT\tID\tVERSION\tLEVEL\tOUTCOME")
+	fmt.Fprintln(tw, "SUBJECT\tFILE\tID\tVERSION\tLEVEL\tOUTCOME")
 	for _, r := range results {
 		if r.Outcome == registry.Refused {
-			fmt.Fprintf(tw, "%s\t-\t-\t%s\trefused: %s\n", r.Subject, r.Level, r.Message)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\trefused: %s\n", r.Subject, r.File, r.Level, r.Message)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Subject, r.ID, r.Version, r.Level, r.Outcome)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.Subject, r.File, r.ID, r.Version, r.Level, r.Outcome)
 	}
 	tw.Flush()
 }
