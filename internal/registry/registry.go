@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/riferrei/srclient"
@@ -25,11 +27,13 @@ type Schema struct {
 	File     string `json:"file"`
 	FullName string `json:"record"`
 	Subject  string `json:"subject"`
-	Text     string `json:"-"`
+	// History marks an earlier version, kept under history/ as <Record>.v<N>.avsc.
+	History bool   `json:"history,omitempty"`
+	Text    string `json:"-"`
 }
 
-// LoadSchemas reads every .avsc file at the root of fsys; each record goes under the subject
-// events.Subject(topic, namespace.name). Sorted by subject.
+// LoadSchemas reads every .avsc file at the root of fsys, the current version of each record;
+// each record goes under the subject events.Subject(topic, namespace.name). Sorted by subject.
 func LoadSchemas(fsys fs.FS, topic string) ([]Schema, error) {
 	files, err := fs.Glob(fsys, "*.avsc")
 	if err != nil {
@@ -41,33 +45,100 @@ func LoadSchemas(fsys fs.FS, topic string) ([]Schema, error) {
 	var out []Schema
 	seen := map[string]string{}
 	for _, f := range files {
-		data, err := fs.ReadFile(fsys, f)
+		s, err := loadFile(fsys, f, topic)
 		if err != nil {
-			return nil, fmt.Errorf("read schema %s: %w", f, err)
+			return nil, err
 		}
-		var head struct {
-			Type      string `json:"type"`
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
+		if other, dup := seen[s.FullName]; dup {
+			return nil, fmt.Errorf("record %s is defined in both %s and %s", s.FullName, other, f)
 		}
-		if err := json.Unmarshal(data, &head); err != nil {
-			return nil, fmt.Errorf("schema %s: %w", f, err)
-		}
-		if head.Type != "record" || head.Name == "" {
-			return nil, fmt.Errorf("schema %s: want a named record at the top", f)
-		}
-		full := head.Name
-		if head.Namespace != "" && !strings.Contains(head.Name, ".") {
-			full = head.Namespace + "." + head.Name
-		}
-		if other, dup := seen[full]; dup {
-			return nil, fmt.Errorf("record %s is defined in both %s and %s", full, other, f)
-		}
-		seen[full] = f
-		out = append(out, Schema{File: path.Base(f), FullName: full, Subject: events.Subject(topic, full), Text: string(data)})
+		seen[s.FullName] = f
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
 	return out, nil
+}
+
+// historyName is the name of a file of history/: the record's name and the version.
+var historyName = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\.v([1-9][0-9]*)\.avsc$`)
+
+// LoadWithHistory is LoadSchemas with the earlier versions kept in history/ of fsys: per
+// subject, sorted, the history files in the order of their versions, then the current file. It
+// is the order to register them in, so that a fresh registry ends with every version, in order.
+// A history file of a record with no current file is an error (a typo in its name, most likely).
+func LoadWithHistory(fsys fs.FS, topic string) ([]Schema, error) {
+	current, err := LoadSchemas(fsys, topic)
+	if err != nil {
+		return nil, err
+	}
+	files, err := fs.Glob(fsys, "history/*.avsc")
+	if err != nil {
+		return nil, fmt.Errorf("list history schemas: %w", err)
+	}
+	type versioned struct {
+		Schema
+		version int
+	}
+	history := map[string][]versioned{}
+	for _, f := range files {
+		m := historyName.FindStringSubmatch(path.Base(f))
+		if m == nil {
+			return nil, fmt.Errorf("history schema %s: want a name like TodoCreated.v1.avsc", f)
+		}
+		s, err := loadFile(fsys, f, topic)
+		if err != nil {
+			return nil, err
+		}
+		if short := s.FullName[strings.LastIndexByte(s.FullName, '.')+1:]; short != m[1] {
+			return nil, fmt.Errorf("history schema %s defines record %s, not %s", f, s.FullName, m[1])
+		}
+		s.File, s.History = f, true
+		v, _ := strconv.Atoi(m[2])
+		for _, o := range history[s.Subject] {
+			if o.version == v {
+				return nil, fmt.Errorf("history schemas %s and %s are both version %d", o.File, f, v)
+			}
+		}
+		history[s.Subject] = append(history[s.Subject], versioned{s, v})
+	}
+	var out []Schema
+	for _, c := range current {
+		h := history[c.Subject]
+		delete(history, c.Subject)
+		sort.Slice(h, func(i, j int) bool { return h[i].version < h[j].version })
+		for _, v := range h {
+			out = append(out, v.Schema)
+		}
+		out = append(out, c)
+	}
+	for subject, h := range history {
+		return nil, fmt.Errorf("history schema %s (subject %s) has no current schema at the top of schemas/", h[0].File, subject)
+	}
+	return out, nil
+}
+
+// loadFile reads one .avsc file, which must hold a named record.
+func loadFile(fsys fs.FS, f, topic string) (Schema, error) {
+	data, err := fs.ReadFile(fsys, f)
+	if err != nil {
+		return Schema{}, fmt.Errorf("read schema %s: %w", f, err)
+	}
+	var head struct {
+		Type      string `json:"type"`
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return Schema{}, fmt.Errorf("schema %s: %w", f, err)
+	}
+	if head.Type != "record" || head.Name == "" {
+		return Schema{}, fmt.Errorf("schema %s: want a named record at the top", f)
+	}
+	full := head.Name
+	if head.Namespace != "" && !strings.Contains(head.Name, ".") {
+		full = head.Namespace + "." + head.Name
+	}
+	return Schema{File: path.Base(f), FullName: full, Subject: events.Subject(topic, full), Text: string(data)}, nil
 }
 
 // Levels are the compatibility levels the registry knows.

@@ -198,3 +198,83 @@ func TestRegisterRefusedShowsRegistryMessageAndGoesOn(t *testing.T) {
 		t.Errorf("message = %q", results[0].Message)
 	}
 }
+
+func TestLoadWithHistory(t *testing.T) {
+	got, err := LoadWithHistory(schemas.FS, events.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, s := range got {
+		files = append(files, s.File)
+	}
+	want := "TodoCompleted.avsc history/TodoCreated.v1.avsc TodoCreated.avsc TodoDeleted.avsc"
+	if strings.Join(files, " ") != want {
+		t.Fatalf("order %v, want %s", files, want)
+	}
+	if !got[1].History || got[2].History || got[1].Subject != got[2].Subject {
+		t.Errorf("history flags/subjects: %+v", got[1:3])
+	}
+
+	rec := func(name string, fields string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte(`{"type":"record","name":"` + name + `","namespace":"n","fields":[` + fields + `]}`)}
+	}
+	ordered, err := LoadWithHistory(fstest.MapFS{
+		"R.avsc": rec("R", ""), "history/R.v10.avsc": rec("R", `{"name":"c","type":"int"}`),
+		"history/R.v2.avsc": rec("R", `{"name":"b","type":"int"}`), "history/R.v1.avsc": rec("R", `{"name":"a","type":"int"}`),
+	}, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = files[:0]
+	for _, s := range ordered {
+		files = append(files, s.File)
+	}
+	if strings.Join(files, " ") != "history/R.v1.avsc history/R.v2.avsc history/R.v10.avsc R.avsc" {
+		t.Errorf("versions in order of their numbers: %v", files)
+	}
+	for name, fsys := range map[string]fstest.MapFS{
+		"bad file name":          {"R.avsc": rec("R", ""), "history/R-1.avsc": rec("R", "")},
+		"other record":           {"R.avsc": rec("R", ""), "history/R.v1.avsc": rec("S", "")},
+		"no current schema":      {"R.avsc": rec("R", ""), "history/S.v1.avsc": rec("S", "")},
+		"two files, one version": {"R.avsc": rec("R", ""), "history/R.v1.avsc": rec("R", ""), "history/R.v01.avsc": rec("R", "")},
+	} {
+		if _, err := LoadWithHistory(fsys, "t"); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// A fresh registry ends with every version of a subject, in order; a second run registers nothing.
+func TestRegisterHistoryInOrder(t *testing.T) {
+	fake := newFakeRegistry()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	list, err := LoadWithHistory(schemas.FS, events.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := Policy{Default: srclient.BackwardTransitive}
+	for run, want := range []Outcome{Registered, Existing} {
+		results, err := Register(context.Background(), srclient.NewSchemaRegistryClient(srv.URL), list, policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range results {
+			if r.Outcome != want {
+				t.Errorf("run %d: %s: %s, want %s", run+1, r.File, r.Outcome, want)
+			}
+			wantVersion := 1
+			if list[i].File == "TodoCreated.avsc" {
+				wantVersion = 2
+			}
+			if r.Version != wantVersion {
+				t.Errorf("run %d: %s: version %d, want %d", run+1, r.File, r.Version, wantVersion)
+			}
+		}
+	}
+	created := events.Subject(events.Topic, events.TodoCreated{}.RecordName())
+	if v := fake.versions[created]; len(v) != 2 || !strings.Contains(v[1], "priority") || strings.Contains(v[0], "priority") {
+		t.Errorf("%s versions: %v", created, v)
+	}
+}

@@ -96,6 +96,8 @@ func TestE2ESchemasRegisterTwiceKeepsIDs(t *testing.T) {
 	env := e2eEnv(t)
 	type result struct {
 		Subject string
+		File    string
+		History bool
 		ID      int
 		Version int
 		Level   string
@@ -108,8 +110,13 @@ func TestE2ESchemasRegisterTwiceKeepsIDs(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, env, exitOK, "schemas", "register", "-o", "json")), &second); err != nil {
 		t.Fatal(err)
 	}
-	if len(first) != 3 || len(second) != 3 {
+	// Three current schemas, and version 1 of TodoCreated from schemas/history before its current one.
+	if len(first) != 4 || len(second) != 4 {
 		t.Fatalf("results: %+v / %+v", first, second)
+	}
+	if h, c := second[1], second[2]; !h.History || h.File != "history/TodoCreated.v1.avsc" || c.File != "TodoCreated.avsc" ||
+		h.Subject != c.Subject || h.Version >= c.Version || h.ID == c.ID {
+		t.Errorf("TodoCreated: history %+v, current %+v; want both registered, the history version first", h, c)
 	}
 	for i := range second {
 		if second[i].Outcome != "existing" || second[i].ID != first[i].ID || second[i].Version != first[i].Version || second[i].Level == "" {
