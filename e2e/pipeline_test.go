@@ -26,7 +26,12 @@ func uniqueUser(prefix string) string { return fmt.Sprintf("%s-%s", prefix, uuid
 
 func createTodo(t *testing.T, tok, title string) todo.Todo {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"title": title})
+	return createTodoWith(t, tok, map[string]string{"title": title})
+}
+
+func createTodoWith(t *testing.T, tok string, req map[string]string) todo.Todo {
+	t.Helper()
+	body, _ := json.Marshal(req)
 	r := call(t, "POST", "/v1/todos", tok, "application/json", body)
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
@@ -78,7 +83,10 @@ func TestLifecycleEventsArriveInOrder(t *testing.T) {
 	user := uniqueUser("lifecycle")
 	tok := token(t, user)
 
-	created := createTodo(t, tok, "Buy milk "+user)
+	created := createTodoWith(t, tok, map[string]string{"title": "Buy milk " + user, "priority": "HIGH"})
+	if created.Priority != events.PriorityHigh {
+		t.Fatalf("created todo has priority %q, want HIGH", created.Priority)
+	}
 	path := "/v1/todos/" + created.ID.String()
 	r := call(t, "POST", path+"/complete", tok, "", nil)
 	if r.Status != 200 {
@@ -131,7 +139,8 @@ func TestLifecycleEventsArriveInOrder(t *testing.T) {
 		decoded[i] = d.Event
 	}
 
-	wantCreated := events.TodoCreated{TodoID: key, UserID: user, Title: created.Title, Status: events.StatusPending, CreatedAt: created.CreatedAt.UTC()}
+	wantCreated := events.TodoCreated{TodoID: key, UserID: user, Title: created.Title, Status: events.StatusPending,
+		CreatedAt: created.CreatedAt.UTC(), Priority: events.PriorityHigh}
 	if got, ok := decoded[0].(events.TodoCreated); !ok || !equalCreated(got, wantCreated) {
 		t.Errorf("created event = %#v, want %#v", decoded[0], wantCreated)
 	}
@@ -168,7 +177,8 @@ func TestLifecycleEventsArriveInOrder(t *testing.T) {
 }
 
 func equalCreated(a, b events.TodoCreated) bool {
-	return a.TodoID == b.TodoID && a.UserID == b.UserID && a.Title == b.Title && a.Status == b.Status && a.CreatedAt.Equal(b.CreatedAt)
+	return a.TodoID == b.TodoID && a.UserID == b.UserID && a.Title == b.Title && a.Status == b.Status &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.Priority == b.Priority
 }
 
 func sameInstant(rfc3339 string, want time.Time) bool {
@@ -219,6 +229,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"missing title", "POST", "/v1/todos", "application/json", []byte(`{}`), 400, "invalid_input"},
 		{"empty title", "POST", "/v1/todos", "application/json", []byte(`{"title":"   "}`), 400, "invalid_input"},
 		{"overlong title", "POST", "/v1/todos", "application/json", []byte(`{"title":"` + strings.Repeat("y", todo.MaxTitleLen+1) + `"}`), 400, "invalid_input"},
+		{"unknown priority", "POST", "/v1/todos", "application/json", []byte(`{"title":"x","priority":"URGENT"}`), 400, "invalid_input"},
 		{"oversized body", "POST", "/v1/todos", "application/json", []byte(`{"title":"` + strings.Repeat("z", 1<<20) + `"}`), 413, "body_too_large"},
 		{"not JSON", "POST", "/v1/todos", "text/plain", []byte(`title=x`), 415, "unsupported_media_type"},
 		{"malformed id", "POST", "/v1/todos/123/complete", "", nil, 400, "invalid_input"},

@@ -36,11 +36,16 @@ func NewStore(db *sqlx.DB, ser Serializer) *Store {
 // must hold the same instant as its event.
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-const todoColumns = `id, user_id, title, status, created_at, updated_at, completed_at`
+const todoColumns = `id, user_id, title, status, priority, created_at, updated_at, completed_at`
 
-// Create stores a new pending todo for userID and its TodoCreated event.
-func (s *Store) Create(ctx context.Context, userID, title string) (Todo, error) {
+// Create stores a new pending todo for userID and its TodoCreated event. priority is checked by
+// ParsePriority: empty is NORMAL.
+func (s *Store) Create(ctx context.Context, userID, title, priority string) (Todo, error) {
 	title, err := NormalizeTitle(title)
+	if err != nil {
+		return Todo{}, err
+	}
+	prio, err := ParsePriority(priority)
 	if err != nil {
 		return Todo{}, err
 	}
@@ -49,10 +54,10 @@ func (s *Store) Create(ctx context.Context, userID, title string) (Todo, error) 
 	if err != nil {
 		return Todo{}, fmt.Errorf("new todo id: %w", err)
 	}
-	t := Todo{ID: id, UserID: userID, Title: title, Status: events.StatusPending, CreatedAt: now, UpdatedAt: now}
+	t := Todo{ID: id, UserID: userID, Title: title, Status: events.StatusPending, Priority: prio, CreatedAt: now, UpdatedAt: now}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.NamedExecContext(ctx, `INSERT INTO todos (`+todoColumns+`)
-			VALUES (:id, :user_id, :title, :status, :created_at, :updated_at, :completed_at)`, t); err != nil {
+			VALUES (:id, :user_id, :title, :status, :priority, :created_at, :updated_at, :completed_at)`, t); err != nil {
 			return fmt.Errorf("insert todo: %w", err)
 		}
 		return s.publish(ctx, tx, t.Created(), now)

@@ -5,6 +5,8 @@ package todo
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -37,13 +39,14 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Todo is one user's task.
 type Todo struct {
-	ID          uuid.UUID     `db:"id" json:"id"`
-	UserID      string        `db:"user_id" json:"user_id"`
-	Title       string        `db:"title" json:"title"`
-	Status      events.Status `db:"status" json:"status"`
-	CreatedAt   time.Time     `db:"created_at" json:"created_at"`
-	UpdatedAt   time.Time     `db:"updated_at" json:"updated_at"`
-	CompletedAt *time.Time    `db:"completed_at" json:"completed_at,omitempty"`
+	ID          uuid.UUID       `db:"id" json:"id"`
+	UserID      string          `db:"user_id" json:"user_id"`
+	Title       string          `db:"title" json:"title"`
+	Status      events.Status   `db:"status" json:"status"`
+	Priority    events.Priority `db:"priority" json:"priority"`
+	CreatedAt   time.Time       `db:"created_at" json:"created_at"`
+	UpdatedAt   time.Time       `db:"updated_at" json:"updated_at"`
+	CompletedAt *time.Time      `db:"completed_at" json:"completed_at,omitempty"`
 }
 
 // NormalizeTitle trims surrounding space and checks the title's rules: not empty, at most
@@ -63,6 +66,19 @@ func NormalizeTitle(title string) (string, error) {
 	return t, nil
 }
 
+// ParsePriority checks a requested priority: one of LOW, NORMAL and HIGH, exactly; empty is
+// NORMAL, the default.
+func ParsePriority(p string) (events.Priority, error) {
+	if p == "" {
+		return events.PriorityNormal, nil
+	}
+	syms := events.Priority("").Symbols()
+	if !slices.Contains(syms, p) {
+		return "", &ValidationError{"priority", "must be one of " + strings.Join(syms, ", ") + ", got " + strconv.Quote(p)}
+	}
+	return events.Priority(p), nil
+}
+
 // ID identifies a todo.
 type ID = uuid.UUID
 
@@ -77,5 +93,6 @@ func ParseID(s string) (uuid.UUID, error) {
 
 // Created returns the event announcing t's creation.
 func (t Todo) Created() events.TodoCreated {
-	return events.TodoCreated{TodoID: t.ID.String(), UserID: t.UserID, Title: t.Title, Status: t.Status, CreatedAt: t.CreatedAt}
+	return events.TodoCreated{TodoID: t.ID.String(), UserID: t.UserID, Title: t.Title, Status: t.Status,
+		CreatedAt: t.CreatedAt, Priority: t.Priority}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/todocdc/pipeline/internal/events"
 )
 
 func TestNormalizeTitle(t *testing.T) {
@@ -40,6 +42,21 @@ func TestParseID(t *testing.T) {
 	for _, bad := range []string{"", "42", "0190b6c48f5a7c3e9d2b1a2b3c4d5e6f", "urn:uuid:0190b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f", "zz90b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f"} {
 		if _, err := ParseID(bad); err == nil {
 			t.Errorf("ParseID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParsePriority(t *testing.T) {
+	for in, want := range map[string]events.Priority{"": events.PriorityNormal, "LOW": events.PriorityLow,
+		"NORMAL": events.PriorityNormal, "HIGH": events.PriorityHigh} {
+		if got, err := ParsePriority(in); err != nil || got != want {
+			t.Errorf("ParsePriority(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"high", "URGENT", " LOW", "0"} {
+		var ve *ValidationError
+		if _, err := ParsePriority(in); !errors.As(err, &ve) || ve.Field != "priority" || !strings.Contains(ve.Message, "LOW, NORMAL, HIGH") {
+			t.Errorf("ParsePriority(%q): err = %v, want a priority ValidationError listing the symbols", in, err)
 		}
 	}
 }

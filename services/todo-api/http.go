@@ -21,7 +21,7 @@ const maxListLimit = 500
 
 // todoStore is the part of todo.Store the HTTP layer uses.
 type todoStore interface {
-	Create(ctx context.Context, userID, title string) (todo.Todo, error)
+	Create(ctx context.Context, userID, title, priority string) (todo.Todo, error)
 	Get(ctx context.Context, userID string, id todo.ID) (todo.Todo, error)
 	List(ctx context.Context, userID string, limit int) ([]todo.Todo, error)
 	Complete(ctx context.Context, userID string, id todo.ID) (todo.Todo, error)
@@ -84,6 +84,8 @@ func (s *server) authed(h authedHandler) http.Handler {
 
 type createRequest struct {
 	Title *string `json:"title"`
+	// Priority is LOW, NORMAL or HIGH; absent or empty is NORMAL.
+	Priority string `json:"priority"`
 }
 
 func (s *server) create(w http.ResponseWriter, r *http.Request, userID string) {
@@ -95,7 +97,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request, userID string) {
 		writeError(w, http.StatusBadRequest, "invalid_input", "title: is required")
 		return
 	}
-	t, err := s.store.Create(r.Context(), userID, *req.Title)
+	t, err := s.store.Create(r.Context(), userID, *req.Title, req.Priority)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -25,13 +25,17 @@ type fakeStore struct {
 	writes int
 }
 
-func (f *fakeStore) Create(_ context.Context, userID, title string) (todo.Todo, error) {
+func (f *fakeStore) Create(_ context.Context, userID, title, priority string) (todo.Todo, error) {
 	title, err := todo.NormalizeTitle(title)
 	if err != nil {
 		return todo.Todo{}, err
 	}
+	prio, err := todo.ParsePriority(priority)
+	if err != nil {
+		return todo.Todo{}, err
+	}
 	f.writes++
-	t := todo.Todo{ID: uuid.New(), UserID: userID, Title: title, Status: "PENDING"}
+	t := todo.Todo{ID: uuid.New(), UserID: userID, Title: title, Status: "PENDING", Priority: prio}
 	f.todos[t.ID] = t
 	return t, nil
 }
@@ -128,6 +132,9 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"trailing data", "POST", "/v1/todos", alice, "application/json", `{"title":"x"} {"title":"y"}`, 400, "malformed_json"},
 		{"missing title", "POST", "/v1/todos", alice, "application/json", `{}`, 400, "invalid_input"},
 		{"empty title", "POST", "/v1/todos", alice, "application/json", `{"title":"  "}`, 400, "invalid_input"},
+		{"unknown priority", "POST", "/v1/todos", alice, "application/json", `{"title":"x","priority":"URGENT"}`, 400, "invalid_input"},
+		{"lower-case priority", "POST", "/v1/todos", alice, "application/json", `{"title":"x","priority":"high"}`, 400, "invalid_input"},
+		{"priority not a string", "POST", "/v1/todos", alice, "application/json", `{"title":"x","priority":2}`, 400, "malformed_json"},
 		{"overlong title", "POST", "/v1/todos", alice, "application/json", `{"title":"` + strings.Repeat("x", todo.MaxTitleLen+1) + `"}`, 400, "invalid_input"},
 		{"oversized body", "POST", "/v1/todos", alice, "application/json", `{"title":"` + strings.Repeat("x", maxBodyBytes) + `"}`, 413, "body_too_large"},
 		{"wrong content type", "POST", "/v1/todos", alice, "text/plain", `{"title":"x"}`, 415, "unsupported_media_type"},
@@ -216,6 +223,23 @@ func TestUnexpectedErrorIs503(t *testing.T) {
 // failingStore fails every create as a store does when the registry or database is unreachable.
 type failingStore struct{ fakeStore }
 
-func (*failingStore) Create(context.Context, string, string) (todo.Todo, error) {
+func (*failingStore) Create(context.Context, string, string, string) (todo.Todo, error) {
 	return todo.Todo{}, errors.New("registry unreachable")
+}
+
+func TestCreatePriority(t *testing.T) {
+	_, h, token := newTestServer(t)
+	alice := token("alice")
+	for body, want := range map[string]string{
+		`{"title":"x"}`:                   "NORMAL",
+		`{"title":"x","priority":""}`:     "NORMAL",
+		`{"title":"x","priority":"LOW"}`:  "LOW",
+		`{"title":"x","priority":"HIGH"}`: "HIGH",
+	} {
+		rec, _ := do(h, "POST", "/v1/todos", alice, "application/json", body)
+		var got struct{ Priority string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 201 || got.Priority != want {
+			t.Errorf("%s: %d %s; want 201 with priority %s", body, rec.Code, rec.Body, want)
+		}
+	}
 }
