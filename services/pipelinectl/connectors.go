@@ -40,7 +40,10 @@ func (a *app) connectorsCmd() *cobra.Command {
 }
 
 func (a *app) connectorsApplyCmd() *cobra.Command {
-	var wait time.Duration
+	var (
+		wait time.Duration
+		sets []string
+	)
 	cmd := &cobra.Command{
 		Use:   "apply [FILE.json...]",
 		Short: "Validate, create or update connectors, and wait until they run",
@@ -55,18 +58,36 @@ files, every connectors/*.json. For each one it:
      is reported with its stack trace (exit 1).
 
 Secrets never go in the files: they name the worker's config providers,
-e.g. ${env:DEBEZIUM_DB_PASSWORD}, and Connect keeps them unresolved.`,
+e.g. ${env:DEBEZIUM_DB_PASSWORD}, and Connect keeps them unresolved.
+
+--set KEY=VALUE overrides one config key in every file applied, for what
+differs between deployments and is no secret (the database host name in
+docker-compose.yml, say).`,
 		Example: `  pipelinectl connectors apply
   pipelinectl connectors apply connectors/todos-outbox.json --wait 5m
-  pipelinectl connectors apply -o json | jq '.[].action'`,
+  pipelinectl connectors apply -o json | jq '.[].action'
+  pipelinectl connectors apply --set database.hostname=postgres`,
 		Args: args(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if wait <= 0 {
 				return usagef("--wait must be positive, got %s", wait)
 			}
+			overrides := map[string]string{}
+			for _, kv := range sets {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usagef("--set wants KEY=VALUE, got %q", kv)
+				}
+				overrides[k] = v
+			}
 			specs, err := connectors.LoadAll(files)
 			if err != nil {
 				return err
+			}
+			for _, s := range specs {
+				for k, v := range overrides {
+					s.Config[k] = v
+				}
 			}
 			c, err := a.connect()
 			if err != nil {
@@ -99,6 +120,7 @@ e.g. ${env:DEBEZIUM_DB_PASSWORD}, and Connect keeps them unresolved.`,
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for each connector and its tasks to run")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "KEY=VALUE overriding a config key of every connector applied (repeatable)")
 	return cmd
 }
 

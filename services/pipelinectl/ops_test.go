@@ -23,6 +23,8 @@ func TestOperatorCommandsExitCodes(t *testing.T) {
 		{[]string{"connectors", "delete"}, exitUsage},
 		{[]string{"connectors", "pause", "x", "--wait", "0s"}, exitUsage},
 		{[]string{"connectors", "offsets"}, exitUsage},
+		{[]string{"connectors", "apply", "--set", "novalue"}, exitUsage},
+		{[]string{"connectors", "apply", "--set", "=x"}, exitUsage},
 		{[]string{"connectors", "offsets", "x", "--reset"}, exitUsage},
 		{[]string{"connectors", "offsets", "x", "--yes"}, exitUsage},
 		{[]string{"tail"}, exitUsage},
