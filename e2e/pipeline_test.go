@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/todo"
@@ -157,19 +157,25 @@ func TestLifecycleEventsArriveInOrder(t *testing.T) {
 		t.Errorf("ce_time %q is not the creation time %s", ceTime, created.CreatedAt)
 	}
 
-	t.Run("notifier prints the typed event", func(t *testing.T) {
-		logPath := filepath.Join(st.stateDir, "logs", "notifier.log")
+	t.Run("notifier records one notification for the created event", func(t *testing.T) {
+		db, err := sqlx.Open("pgx", os.Getenv("NOTIFIER_DATABASE_URL"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		createdID, _ := header(recs[0], events.HeaderID)
 		deadline := time.Now().Add(eventTimeout)
 		for {
-			b, err := os.ReadFile(logPath)
+			var n int
+			err := db.Get(&n, `SELECT count(*) FROM notifications WHERE event_id = $1 AND todo_id = $2 AND user_id = $3`, createdID, key, user)
 			if err != nil {
-				t.Fatalf("notifier log: %v", err)
+				t.Fatalf("notifier database (NOTIFIER_DATABASE_URL): %v", err)
 			}
-			if strings.Contains(string(b), "todo_id:"+key) || strings.Contains(string(b), "TodoID:"+key) {
+			if n == 1 {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("notifier log %s has no event for todo %s after %s", logPath, key, eventTimeout)
+				t.Fatalf("notifier has %d notifications for event %s (todo %s) after %s, want 1", n, createdID, key, eventTimeout)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}

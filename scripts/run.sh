@@ -23,7 +23,7 @@ log "registering schemas (schemas/*.avsc)"
 "$REPO_DIR/scripts/services.sh" start todo-api
 log "deploying connectors (connectors/*.json)"
 "$ctl" connectors apply
-"$REPO_DIR/scripts/services.sh" start notifier
+"$REPO_DIR/scripts/services.sh" start notifier analytics
 
 token=$("$ctl" token --user alice)
 cat <<MSG

@@ -7,11 +7,12 @@
 #   scripts/services.sh status               one line per service: up/down
 #   scripts/services.sh logs                 follow every service's log
 #
-# Services: todo-api (HTTP on 127.0.0.1:8080), notifier (consumer group "notifier").
+# Services: todo-api (HTTP on 127.0.0.1:8080), notifier (consumer group "notifier", metrics on
+# 127.0.0.1:9101), analytics (group "analytics", GET /v1/stats on 127.0.0.1:8082, metrics on 127.0.0.1:9102).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SERVICES=(todo-api notifier)
+SERVICES=(todo-api notifier analytics)
 BIN_DIR="$REPO_DIR/bin"
 
 load_env() {
@@ -35,11 +36,21 @@ start_one() {
       ;;
     notifier)
       start_bg notifier "$logfile" env KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
-        SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL" GROUP_ID=notifier "$bin" ||
+        SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL" DATABASE_URL="$NOTIFIER_DATABASE_URL" GROUP_ID=notifier \
+        METRICS_ADDR=127.0.0.1:9101 "$bin" ||
         die "notifier did not start"
-      wait_ready notifier "notifier" 60 "$logfile" grep -q "notifier consuming" "$logfile" ||
+      wait_ready notifier "notifier" 60 "$logfile" http_ok http://127.0.0.1:9101/readyz ||
         die "notifier is not ready (log: $logfile)"
-      log "notifier     up   group notifier, log $logfile ($(elapsed_s "$t0")s)"
+      log "notifier     up   group notifier, metrics http://127.0.0.1:9101/metrics ($(elapsed_s "$t0")s)"
+      ;;
+    analytics)
+      start_bg analytics "$logfile" env KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+        SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL" DATABASE_URL="$ANALYTICS_DATABASE_URL" JWT_SECRET="$JWT_SECRET" \
+        GROUP_ID=analytics HTTP_ADDR=127.0.0.1:8082 METRICS_ADDR=127.0.0.1:9102 "$bin" ||
+        die "analytics did not start"
+      wait_ready analytics "analytics" 60 "$logfile" http_ok http://127.0.0.1:9102/readyz ||
+        die "analytics is not ready (log: $logfile)"
+      log "analytics    up   group analytics, http://127.0.0.1:8082/v1/stats, metrics http://127.0.0.1:9102/metrics ($(elapsed_s "$t0")s)"
       ;;
     *) die "unknown service $name (known: ${SERVICES[*]})" ;;
   esac
@@ -80,7 +91,7 @@ case $cmd in
     exec tail -n 20 -F "${files[@]}"
     ;;
   *)
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     [[ -z $cmd || $cmd == -h || $cmd == --help ]] || exit 2
     ;;
 esac

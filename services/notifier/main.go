@@ -1,39 +1,54 @@
-// Command notifier is a consumer of todos.task.events in the consumer group "notifier": it decodes
-// each record (Avro, writer schema fetched by id from the registry) into a typed event and logs it.
+// Command notifier consumes todos.task.events in consumer group "notifier" on the consumer runtime
+// (internal/consumer): for each todos.task.created it records, in its own database, the
+// notification a mail sender would send to the user, exactly once per event.
 package main
 
 import (
 	"context"
-	"errors"
+	"database/sql"
+	"embed"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/todocdc/pipeline/internal/config"
+	"github.com/todocdc/pipeline/internal/consumer"
 	"github.com/todocdc/pipeline/internal/events"
-	"github.com/todocdc/pipeline/internal/serde"
 )
 
 type cfg struct {
+	DatabaseURL      string        `env:"DATABASE_URL,required,notEmpty" usage:"PostgreSQL URL of the notifier role (its own database; a search_path parameter picks the schema)"`
 	BootstrapServers string        `env:"KAFKA_BOOTSTRAP_SERVERS" envDefault:"127.0.0.1:9092" usage:"Kafka bootstrap servers"`
 	RegistryURL      string        `env:"SCHEMA_REGISTRY_URL" envDefault:"http://127.0.0.1:8081/apis/ccompat/v7" usage:"Confluent-compatible Schema Registry URL"`
 	RegistryTimeout  time.Duration `env:"SCHEMA_REGISTRY_TIMEOUT" envDefault:"5s" usage:"timeout of one registry request"`
 	GroupID          string        `env:"GROUP_ID" envDefault:"notifier" usage:"consumer group id"`
 	Topic            string        `env:"TOPIC" envDefault:"todos.task.events" usage:"topic to consume"`
+	RetryTopic       string        `env:"RETRY_TOPIC" envDefault:"todos.task.events.retry" usage:"retry topic (consumed too)"`
+	DLQTopic         string        `env:"DLQ_TOPIC" envDefault:"todos.task.events.dlq" usage:"dead-letter topic"`
+	InPlaceAttempts  int           `env:"IN_PLACE_ATTEMPTS" envDefault:"3" usage:"handler attempts per delivery before the retry topic"`
+	MaxRetries       int           `env:"MAX_RETRIES" envDefault:"3" usage:"rounds through the retry topic before the DLQ"`
+	RetryDelay       time.Duration `env:"RETRY_DELAY" envDefault:"5s" usage:"delay before a retried record is consumed again (doubles each round)"`
+	MetricsAddr      string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9101" usage:"address of /metrics, /healthz, /readyz"`
 	LogLevel         slog.Level    `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
 }
+
+//go:embed migrations/*.sql
+var migrations embed.FS
 
 func main() {
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), `Usage: notifier
 
-Consumes todos.task.events in consumer group "notifier" and logs every typed event it reads.
+Consumes todos.task.events in consumer group "notifier" and records one notification per created
+todo in its own database (table notifications). Failed records go through the retry topic to the DLQ.
 
 Configuration, from the environment:
 `)
@@ -55,84 +70,49 @@ Configuration, from the environment:
 }
 
 func run(ctx context.Context, c cfg, log *slog.Logger) error {
-	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":             c.BootstrapServers,
-		"group.id":                      c.GroupID,
-		"partition.assignment.strategy": "cooperative-sticky",
-		"isolation.level":               "read_committed",
-		"auto.offset.reset":             "earliest",
-		// Offsets are stored only after a record is handled, then committed in the background.
-		"enable.auto.commit":       true,
-		"enable.auto.offset.store": false,
-	})
+	svc, err := consumer.OpenService(ctx, consumer.ServiceConfig{
+		Config: consumer.Config{BootstrapServers: c.BootstrapServers, GroupID: c.GroupID, Topic: c.Topic,
+			RetryTopic: c.RetryTopic, DLQTopic: c.DLQTopic, InPlaceAttempts: c.InPlaceAttempts,
+			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay},
+		DatabaseURL: c.DatabaseURL, RegistryURL: c.RegistryURL, RegistryTimeout: c.RegistryTimeout,
+		MetricsAddr: c.MetricsAddr, Log: log,
+	}, migrate, func(*sql.DB) *consumer.Router { return routes(log) })
 	if err != nil {
-		return fmt.Errorf("create consumer: %w", err)
+		return err
 	}
-	defer func() {
-		if err := consumer.Close(); err != nil { // commits stored offsets and leaves the group
-			log.Error("close consumer", "err", err)
-		}
-	}()
-	if err := consumer.Subscribe(c.Topic, nil); err != nil {
-		return fmt.Errorf("subscribe to %s: %w", c.Topic, err)
-	}
-	deser := serde.NewDeserializer(serde.NewRegistryClient(c.RegistryURL, c.RegistryTimeout))
-	log.Info("notifier consuming", "topic", c.Topic, "group", c.GroupID, "bootstrap", c.BootstrapServers)
+	return svc.Run(ctx)
+}
 
-	for ctx.Err() == nil {
-		switch ev := consumer.Poll(200).(type) {
-		case *kafka.Message:
-			if err := handle(ctx, deser, ev, log); err != nil {
-				if ctx.Err() != nil {
-					return nil // shutting down before the record was handled: it is read again next time
-				}
-				return err
-			}
-			if _, err := consumer.StoreMessage(ev); err != nil {
-				return fmt.Errorf("store offset: %w", err)
-			}
-		case kafka.Error:
-			if ev.IsFatal() {
-				return fmt.Errorf("kafka: %w", ev)
-			}
-			log.Warn("kafka", "err", ev)
+func routes(log *slog.Logger) *consumer.Router {
+	r := consumer.NewRouter()
+	consumer.Handle(r, func(ctx context.Context, tx *sql.Tx, m *consumer.Message, ev events.TodoCreated) error {
+		msg := fmt.Sprintf("New todo %q was added to your list.", ev.Title)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (event_id, user_id, todo_id, message)
+            VALUES ($1, $2, $3, $4)`, m.EventID, ev.UserID, ev.TodoID, msg); err != nil {
+			return fmt.Errorf("record notification: %w", err)
 		}
+		log.Info("notification recorded", "event_id", m.EventID, "user_id", ev.UserID, "todo_id", ev.TodoID)
+		return nil
+	})
+	return r
+}
+
+// migrate brings the notifier's tables up to date (goose, under an advisory lock).
+func migrate(ctx context.Context, db *sql.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
 	}
-	log.Info("shutting down")
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
 	return nil
-}
-
-// handle decodes and logs one record. A registry outage is retried with backoff until it passes
-// (the record is never skipped for it); a record that can never be decoded is logged and skipped.
-func handle(ctx context.Context, deser *serde.Deserializer, m *kafka.Message, log *slog.Logger) error {
-	where := []any{"partition", m.TopicPartition.Partition, "offset", int64(m.TopicPartition.Offset), "key", string(m.Key)}
-	backoff := 200 * time.Millisecond
-	for {
-		d, err := deser.Deserialize(ctx, m.Value)
-		if err == nil {
-			log.Info("event", append(where, "type", header(m, events.HeaderType), "id", header(m, events.HeaderID),
-				"schema_id", d.SchemaID, "event", fmt.Sprintf("%+v", d.Event))...)
-			return nil
-		}
-		if !serde.IsRetriable(err) {
-			log.Error("skipping a record that cannot be decoded", append(where, "err", err)...)
-			return nil
-		}
-		log.Warn("registry unavailable, retrying", append(where, "err", err, "in", backoff)...)
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-func header(m *kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }

@@ -1,0 +1,170 @@
+// Command analytics consumes todos.task.events in consumer group "analytics" on the consumer
+// runtime (internal/consumer) and keeps a per-user projection (todos created, completed, deleted,
+// open now, completion rate) in its own database, served at GET /v1/stats to the bearer of a token.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/todocdc/pipeline/internal/auth"
+	"github.com/todocdc/pipeline/internal/config"
+	"github.com/todocdc/pipeline/internal/consumer"
+)
+
+type cfg struct {
+	DatabaseURL      string        `env:"DATABASE_URL,required,notEmpty" usage:"PostgreSQL URL of the analytics role (its own database; a search_path parameter picks the schema)"`
+	JWTSecret        string        `env:"JWT_SECRET,required,notEmpty,unset" usage:"HS256 secret of the bearer tokens (the todo API's), at least 32 bytes"`
+	HTTPAddr         string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8082" usage:"address of GET /v1/stats"`
+	BootstrapServers string        `env:"KAFKA_BOOTSTRAP_SERVERS" envDefault:"127.0.0.1:9092" usage:"Kafka bootstrap servers"`
+	RegistryURL      string        `env:"SCHEMA_REGISTRY_URL" envDefault:"http://127.0.0.1:8081/apis/ccompat/v7" usage:"Confluent-compatible Schema Registry URL"`
+	RegistryTimeout  time.Duration `env:"SCHEMA_REGISTRY_TIMEOUT" envDefault:"5s" usage:"timeout of one registry request"`
+	GroupID          string        `env:"GROUP_ID" envDefault:"analytics" usage:"consumer group id"`
+	Topic            string        `env:"TOPIC" envDefault:"todos.task.events" usage:"topic to consume"`
+	RetryTopic       string        `env:"RETRY_TOPIC" envDefault:"todos.task.events.retry" usage:"retry topic (consumed too)"`
+	DLQTopic         string        `env:"DLQ_TOPIC" envDefault:"todos.task.events.dlq" usage:"dead-letter topic"`
+	InPlaceAttempts  int           `env:"IN_PLACE_ATTEMPTS" envDefault:"3" usage:"handler attempts per delivery before the retry topic"`
+	MaxRetries       int           `env:"MAX_RETRIES" envDefault:"3" usage:"rounds through the retry topic before the DLQ"`
+	RetryDelay       time.Duration `env:"RETRY_DELAY" envDefault:"5s" usage:"delay before a retried record is consumed again (doubles each round)"`
+	MetricsAddr      string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9102" usage:"address of /metrics, /healthz, /readyz"`
+	LogLevel         slog.Level    `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
+}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `Usage: analytics
+
+Consumes todos.task.events in consumer group "analytics", keeps per-user figures in its own
+database and serves them: GET /v1/stats with "Authorization: Bearer <token>" (the todo API's
+tokens) returns the caller's created, completed, deleted, open and completion_rate.
+
+Configuration, from the environment:
+`)
+		config.Usage(flag.CommandLine.Output(), cfg{})
+	}
+	flag.Parse()
+	c, err := config.Load[cfg]()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "analytics: %v\n(analytics -h lists the variables)\n", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c, log); err != nil {
+		log.Error("analytics stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c cfg, log *slog.Logger) error {
+	keys, err := auth.NewKeys([]byte(c.JWTSecret))
+	if err != nil {
+		return fmt.Errorf("JWT_SECRET: %w", err)
+	}
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
+	}
+	svc, err := consumer.OpenService(ctx, consumer.ServiceConfig{
+		Config: consumer.Config{BootstrapServers: c.BootstrapServers, GroupID: c.GroupID, Topic: c.Topic,
+			RetryTopic: c.RetryTopic, DLQTopic: c.DLQTopic, InPlaceAttempts: c.InPlaceAttempts,
+			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay},
+		DatabaseURL: c.DatabaseURL, RegistryURL: c.RegistryURL, RegistryTimeout: c.RegistryTimeout,
+		MetricsAddr: c.MetricsAddr, Log: log,
+	}, migrate, func(*sql.DB) *consumer.Router { return routes() })
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: statsHandler(svc.DB, keys), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("stats server", "err", err)
+		}
+	}()
+	log.Info("stats listening", "addr", "http://"+ln.Addr().String()+"/v1/stats")
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return svc.Run(ctx)
+}
+
+func statsHandler(db *sql.DB, keys auth.Keys) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="todos"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing bearer token in the Authorization header")
+			return
+		}
+		user, err := keys.UserID(token, time.Now())
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="todos", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid_token", err.Error())
+			return
+		}
+		s, err := statsOf(r.Context(), db, user)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "the projection's database is unavailable, retry")
+			return
+		}
+		writeJSON(w, http.StatusOK, s)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// migrate brings the projection's tables up to date (goose, under an advisory lock).
+func migrate(ctx context.Context, db *sql.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	return nil
+}
