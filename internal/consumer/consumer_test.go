@@ -22,9 +22,13 @@ import (
 
 // fakes
 
-type fakeDecoder struct{ fn func(data []byte) (serde.Decoded, error) }
+type fakeDecoder struct {
+	fn func(data []byte) (serde.Decoded, error)
+}
 
-func (d fakeDecoder) Deserialize(_ context.Context, data []byte) (serde.Decoded, error) { return d.fn(data) }
+func (d fakeDecoder) Deserialize(_ context.Context, data []byte) (serde.Decoded, error) {
+	return d.fn(data)
+}
 
 type fakeStore struct {
 	mu   sync.Mutex
