@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/todocdc/pipeline/internal/consumer"
+	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/serde"
+)
+
+// dlqRecord is one DLQ entry as dlq list/show print it.
+type dlqRecord struct {
+	Partition         int32             `json:"partition"`
+	Offset            int64             `json:"offset"`
+	Timestamp         time.Time         `json:"timestamp"`
+	Key               string            `json:"key"`
+	EventID           string            `json:"event_id,omitempty"`
+	EventType         string            `json:"event_type,omitempty"`
+	OriginalTopic     string            `json:"original_topic"`
+	OriginalPartition int32             `json:"original_partition"`
+	OriginalOffset    int64             `json:"original_offset"`
+	Error             string            `json:"error"`
+	ErrorClass        string            `json:"error_class"`
+	RetryCount        int               `json:"retry_count"`
+	FirstFailure      time.Time         `json:"first_failure_time"`
+	Group             string            `json:"consumer_group"`
+	ReplayedAt        *time.Time        `json:"replayed_time,omitempty"`
+	ReplayedTo        string            `json:"replayed_to_topic,omitempty"`
+	Headers           map[string]string `json:"headers,omitempty"`
+	SchemaID          int               `json:"schema_id,omitempty"`
+	Event             any               `json:"event,omitempty"`
+	DecodeError       string            `json:"decode_error,omitempty"`
+	ValueHex          string            `json:"value_hex,omitempty"`
+}
+
+func toDLQRecord(e consumer.DLQEntry) dlqRecord {
+	f := e.Failure
+	r := dlqRecord{Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp, Key: string(e.Key),
+		OriginalTopic: f.Topic, OriginalPartition: f.Partition, OriginalOffset: f.Offset, Error: f.Err,
+		ErrorClass: f.Class.String(), RetryCount: f.RetryCount, FirstFailure: f.FirstFailure, Group: f.Group,
+		ReplayedTo: e.ReplayedTo}
+	r.EventID, _ = consumer.Header(e.Headers, events.HeaderID)
+	r.EventType, _ = consumer.Header(e.Headers, events.HeaderType)
+	if !e.ReplayedAt.IsZero() {
+		t := e.ReplayedAt
+		r.ReplayedAt = &t
+	}
+	return r
+}
+
+func (a *app) dlqCmd() *cobra.Command {
+	var topic string
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "Inspect and replay the dead-letter topic",
+		Long: `dlq reads the dead-letter topic (todos.task.events.dlq): every record there keeps
+its original key, value and headers, plus headers saying where it came from
+(original_topic, original_partition, original_offset), why it failed
+(error_message, error_class: retriable or permanent), how often it was retried
+(retry_count), since when (first_failure_time) and in which consumer group.
+
+replay writes chosen records back to their original topic once the cause is
+fixed, and records the replay in the DLQ (a marker record), so list shows them
+as replayed and replay --all skips them. A replayed event keeps its ce_id: a
+consumer that had already applied it skips it.`,
+		Example: `  pipelinectl dlq list
+  pipelinectl dlq show 12
+  pipelinectl dlq replay 12 13
+  pipelinectl dlq replay --all`,
+		Args: args(cobra.ArbitraryArgs),
+		RunE: group,
+	}
+	cmd.PersistentFlags().StringVar(&topic, "topic", events.DLQTopic, "dead-letter topic")
+
+	var all bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the dead-lettered records (replayed ones with --all)",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, err := a.readDLQ(cmd.Context(), topic)
+			if err != nil {
+				return err
+			}
+			var out []dlqRecord
+			for _, e := range entries {
+				if all || e.ReplayedAt.IsZero() {
+					out = append(out, toDLQRecord(e))
+				}
+			}
+			if out == nil {
+				out = []dlqRecord{}
+			}
+			return a.emit(out, func(w io.Writer) {
+				if len(out) == 0 {
+					fmt.Fprintf(w, "%s: no dead-lettered records to show\n", topic)
+					return
+				}
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "OFFSET\tFROM\tEVENT ID\tTYPE\tCLASS\tRETRIES\tFIRST FAILURE\tGROUP\tREPLAYED\tERROR")
+				for _, r := range out {
+					replayed := "-"
+					if r.ReplayedAt != nil {
+						replayed = r.ReplayedAt.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%d\t%s[%d]@%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Offset, r.OriginalTopic,
+						r.OriginalPartition, r.OriginalOffset, dlqOr(r.EventID, "-"), dlqOr(r.EventType, "-"), r.ErrorClass, r.RetryCount,
+						r.FirstFailure.Format(time.RFC3339), r.Group, replayed, dlqTruncate(r.Error, 80))
+				}
+				tw.Flush()
+			})
+		},
+	}
+	list.Flags().BoolVar(&all, "all", false, "include records already replayed")
+
+	show := &cobra.Command{
+		Use:   "show OFFSET...",
+		Short: "Show dead-lettered records in full: headers and the decoded event",
+		Args:  args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			offsets, err := parseOffsets(argv)
+			if err != nil {
+				return err
+			}
+			entries, err := a.readDLQ(cmd.Context(), topic)
+			if err != nil {
+				return err
+			}
+			chosen, err := pick(entries, offsets)
+			if err != nil {
+				return err
+			}
+			deser := serde.NewDeserializer(serde.NewRegistryClient(a.registryURL, a.timeout))
+			var out []dlqRecord
+			for _, e := range chosen {
+				r := toDLQRecord(e)
+				r.Headers = map[string]string{}
+				for _, h := range e.Headers {
+					r.Headers[h.Key] = string(h.Value)
+				}
+				d, err := deser.Deserialize(cmd.Context(), e.Value)
+				r.SchemaID = d.SchemaID
+				if err != nil {
+					r.DecodeError = err.Error()
+					r.ValueHex = fmt.Sprintf("%x", e.Value[:min(len(e.Value), 256)])
+				} else {
+					r.Event = d.Event
+				}
+				out = append(out, r)
+			}
+			return a.emit(out, func(w io.Writer) {
+				for i, r := range out {
+					if i > 0 {
+						fmt.Fprintln(w)
+					}
+					fmt.Fprintf(w, "offset %d (partition %d), written %s, key %q\n", r.Offset, r.Partition, r.Timestamp.UTC().Format(time.RFC3339), r.Key)
+					fmt.Fprintf(w, "  from:     %s[%d] offset %d, group %s\n", r.OriginalTopic, r.OriginalPartition, r.OriginalOffset, r.Group)
+					fmt.Fprintf(w, "  failure:  %s, retry_count %d, first failed %s\n", r.ErrorClass, r.RetryCount, r.FirstFailure.Format(time.RFC3339Nano))
+					fmt.Fprintf(w, "  error:    %s\n", r.Error)
+					if r.ReplayedAt != nil {
+						fmt.Fprintf(w, "  replayed: %s to %s\n", r.ReplayedAt.Format(time.RFC3339Nano), r.ReplayedTo)
+					}
+					if r.DecodeError != "" {
+						fmt.Fprintf(w, "  value:    does not decode (%s); hex %s\n", r.DecodeError, r.ValueHex)
+					} else {
+						fmt.Fprintf(w, "  event:    schema id %d, %+v\n", r.SchemaID, r.Event)
+					}
+					fmt.Fprintln(w, "  headers:")
+					for _, h := range slices.Sorted(maps.Keys(r.Headers)) {
+						fmt.Fprintf(w, "    %s: %s\n", h, dlqTruncate(r.Headers[h], 200))
+					}
+				}
+			})
+		},
+	}
+
+	var (
+		replayAll bool
+		force     bool
+		to        string
+	)
+	replay := &cobra.Command{
+		Use:   "replay [OFFSET...] [--all]",
+		Short: "Write dead-lettered records back to their original topic, and record the replay",
+		Long: `replay writes each chosen record (by DLQ offset, or --all that were not replayed
+yet) back to its original topic (or --to), with its key, value and original
+headers, then writes a marker into the DLQ recording the replay. A record
+already replayed is refused unless --force.`,
+		Args: args(cobra.ArbitraryArgs),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			if replayAll == (len(argv) > 0) {
+				return usagef("give DLQ offsets or --all (not both)")
+			}
+			offsets, err := parseOffsets(argv)
+			if err != nil {
+				return err
+			}
+			entries, err := a.readDLQ(cmd.Context(), topic)
+			if err != nil {
+				return err
+			}
+			var chosen []consumer.DLQEntry
+			if replayAll {
+				for _, e := range entries {
+					if e.ReplayedAt.IsZero() {
+						chosen = append(chosen, e)
+					}
+				}
+			} else if chosen, err = pick(entries, offsets); err != nil {
+				return err
+			}
+			if !force {
+				for _, e := range chosen {
+					if !e.ReplayedAt.IsZero() {
+						return fmt.Errorf("offset %d was already replayed at %s (to %s): --force to replay it again",
+							e.Offset, e.ReplayedAt.Format(time.RFC3339), e.ReplayedTo)
+					}
+				}
+			}
+			pub, err := consumer.NewProducer(a.bootstrapServers, a.log, nil)
+			if err != nil {
+				return err
+			}
+			defer pub.Close()
+			type result struct {
+				Offset  int64  `json:"offset"`
+				EventID string `json:"event_id,omitempty"`
+				Topic   string `json:"replayed_to"`
+			}
+			results := []result{}
+			for _, e := range chosen {
+				ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+				dest, err := consumer.Replay(ctx, pub, topic, e, to, time.Now())
+				cancel()
+				if err != nil {
+					return err
+				}
+				id, _ := consumer.Header(e.Headers, events.HeaderID)
+				results = append(results, result{e.Offset, id, dest})
+			}
+			return a.emit(results, func(w io.Writer) {
+				if len(results) == 0 {
+					fmt.Fprintln(w, "nothing to replay")
+				}
+				for _, r := range results {
+					fmt.Fprintf(w, "replayed offset %d (event %s) to %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Topic)
+				}
+			})
+		},
+	}
+	replay.Flags().BoolVar(&replayAll, "all", false, "replay every record not replayed yet")
+	replay.Flags().BoolVar(&force, "force", false, "replay records that were already replayed")
+	replay.Flags().StringVar(&to, "to", "", "topic to write to (default: each record's original_topic)")
+
+	cmd.AddCommand(list, show, replay)
+	return cmd
+}
+
+func (a *app) readDLQ(ctx context.Context, topic string) ([]consumer.DLQEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	return consumer.ReadDLQ(ctx, a.bootstrapServers, topic)
+}
+
+func parseOffsets(argv []string) ([]int64, error) {
+	var out []int64
+	for _, s := range argv {
+		o, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || o < 0 {
+			return nil, usagef("%q is not a DLQ offset", s)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// pick returns the entries at offsets, in the order given; an offset with no entry is an error.
+func pick(entries []consumer.DLQEntry, offsets []int64) ([]consumer.DLQEntry, error) {
+	var out []consumer.DLQEntry
+	for _, o := range offsets {
+		found := false
+		for _, e := range entries {
+			if e.Offset == o {
+				out = append(out, e)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no dead-lettered record at offset %d", o)
+		}
+	}
+	return out, nil
+}
+
+func dlqOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func dlqTruncate(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
