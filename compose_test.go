@@ -1,0 +1,543 @@
+package pipeline_test
+
+// The compose file cannot be run here (no Docker engine on the project's machines), so these tests
+// check it against the repository instead: versions against the local stack's, environment
+// variables against the services' config structs, mounted files against the tree, ports against
+// the design, and the start order. A change on either side that is not carried to the other fails.
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image string `yaml:"image"`
+	Build *struct {
+		Context    string `yaml:"context"`
+		Target     string `yaml:"target"`
+		Dockerfile string `yaml:"dockerfile"`
+	} `yaml:"build"`
+	Environment map[string]string                     `yaml:"environment"`
+	Ports       []string                              `yaml:"ports"`
+	Volumes     []string                              `yaml:"volumes"`
+	DependsOn   map[string]struct{ Condition string } `yaml:"depends_on"`
+	Healthcheck *struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+	Restart string `yaml:"restart"`
+}
+
+// oneShot reports whether the service runs once and exits (an init job).
+func (s composeService) oneShot() bool { return s.Restart == "no" }
+
+func loadCompose(t *testing.T) (composeFile, string) {
+	t.Helper()
+	raw, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	if len(c.Services) == 0 {
+		t.Fatal("docker-compose.yml has no services")
+	}
+	return c, string(raw)
+}
+
+// stackVar reads NAME=value from scripts/stack.sh, the local stack's source of truth.
+func stackVar(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile("scripts/stack.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `=([^\s#]+)`).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatalf("scripts/stack.sh sets no %s", name)
+	}
+	return m[1]
+}
+
+// dockerfileFroms returns the images of a Dockerfile's FROM lines (stage names excluded) and its
+// stage names.
+func dockerfileFroms(t *testing.T, path string) (images, stages []string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?mi)^FROM\s+(\S+)(?:\s+AS\s+(\S+))?`).FindAllStringSubmatch(string(raw), -1) {
+		if !slices.Contains(stages, m[1]) {
+			images = append(images, m[1])
+		}
+		if m[2] != "" {
+			stages = append(stages, m[2])
+		}
+	}
+	return images, stages
+}
+
+func imageTag(image string) string {
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		return image[i+1:]
+	}
+	return ""
+}
+
+func TestComposeImagesPinnedToTheLocalStackVersions(t *testing.T) {
+	c, _ := loadCompose(t)
+	var images []string
+	for name, s := range c.Services {
+		if s.Image == "" && s.Build == nil {
+			t.Errorf("service %s has neither image nor build", name)
+		}
+		if s.Image != "" {
+			images = append(images, s.Image)
+		}
+	}
+	goImages, goStages := dockerfileFroms(t, "Dockerfile")
+	connectImages, _ := dockerfileFroms(t, "docker/connect/Dockerfile")
+	images = append(append(images, goImages...), connectImages...)
+	pinned := regexp.MustCompile(`^[0-9][0-9A-Za-z._-]*$`)
+	for _, img := range images {
+		if tag := imageTag(img); tag == "" || tag == "latest" || !pinned.MatchString(tag) {
+			t.Errorf("image %s is not pinned to an explicit version tag", img)
+		}
+	}
+
+	want := map[string]string{
+		"kafka":    "apache/kafka:" + stackVar(t, "KAFKA_VERSION"),
+		"registry": "apicurio/apicurio-registry:" + stackVar(t, "APICURIO_VERSION"),
+	}
+	for svc, img := range want {
+		if got := c.Services[svc].Image; got != img {
+			t.Errorf("service %s: image %q, want %q (the local stack's version)", svc, got, img)
+		}
+	}
+	if pg := c.Services["postgres"].Image; !strings.HasPrefix(pg, "postgres:"+stackVar(t, "PG_MAJOR")+".") {
+		t.Errorf("postgres image %s is not PostgreSQL %s", pg, stackVar(t, "PG_MAJOR"))
+	}
+	if !slices.Contains(connectImages, "apache/kafka:"+stackVar(t, "KAFKA_VERSION")) {
+		t.Errorf("docker/connect/Dockerfile builds on %v, want apache/kafka:%s", connectImages, stackVar(t, "KAFKA_VERSION"))
+	}
+	connectDF, _ := os.ReadFile("docker/connect/Dockerfile")
+	if !strings.Contains(string(connectDF), "ARG DEBEZIUM_VERSION="+stackVar(t, "DEBEZIUM_VERSION")+"\n") {
+		t.Errorf("docker/connect/Dockerfile does not install Debezium %s", stackVar(t, "DEBEZIUM_VERSION"))
+	}
+	if s := c.Services["connect"]; s.Build == nil || filepath.Clean(s.Build.Context) != "docker/connect" {
+		t.Errorf("service connect is not built from docker/connect")
+	}
+
+	gomod, _ := os.ReadFile("go.mod")
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)`).FindStringSubmatch(string(gomod))
+	if goVersion == nil || !slices.Contains(goImages, "golang:"+goVersion[1]+"-bookworm") {
+		t.Errorf("Dockerfile builds with %v, want golang:%s (go.mod)", goImages, goVersion)
+	}
+	for name, s := range c.Services {
+		if s.Build != nil && s.Build.Target != "" && !slices.Contains(goStages, s.Build.Target) {
+			t.Errorf("service %s builds Dockerfile target %q, which does not exist (stages %v)", name, s.Build.Target, goStages)
+		}
+	}
+}
+
+// envVar is an environment variable a Go program reads, from an `env:"..."` struct tag.
+type envVar struct {
+	name     string
+	required bool
+	def      string
+}
+
+// programEnv parses the Go files of services/<program> for `env:"NAME,required"` and
+// `envDefault:"..."` struct tags (caarlos0/env, the services' configuration).
+func programEnv(t *testing.T, program string) map[string]envVar {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join("services", program, "*.go"))
+	vars := map[string]envVar{}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			field, ok := n.(*ast.Field)
+			if !ok || field.Tag == nil {
+				return true
+			}
+			tag, err := strconv.Unquote(field.Tag.Value)
+			if err != nil {
+				return true
+			}
+			st := reflectTag(tag)
+			spec, ok := st["env"]
+			if !ok {
+				return true
+			}
+			parts := strings.Split(spec, ",")
+			v := envVar{name: parts[0], required: slices.Contains(parts[1:], "required"), def: st["envDefault"]}
+			vars[v.name] = v
+			return true
+		})
+	}
+	return vars
+}
+
+// reflectTag splits a struct tag into its key:"value" pairs.
+func reflectTag(tag string) map[string]string {
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`(\w+):"((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(tag, -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+// programs are the Go programs of the repository: services/<name>/main.go.
+func programs(t *testing.T) []string {
+	t.Helper()
+	mains, _ := filepath.Glob("services/*/main.go")
+	var out []string
+	for _, m := range mains {
+		out = append(out, filepath.Base(filepath.Dir(m)))
+	}
+	if len(out) == 0 {
+		t.Fatal("no services/*/main.go")
+	}
+	return out
+}
+
+func TestComposeSetsEveryVariableTheServicesNeed(t *testing.T) {
+	c, _ := loadCompose(t)
+	built := map[string]bool{}
+	for name, s := range c.Services {
+		if s.Build == nil || s.Build.Target == "" {
+			continue
+		}
+		built[s.Build.Target] = true
+		vars := programEnv(t, s.Build.Target)
+		if len(vars) == 0 {
+			t.Errorf("service %s: found no env tags in services/%s", name, s.Build.Target)
+		}
+		for _, v := range vars {
+			_, set := c.Services[name].Environment[v.name]
+			switch {
+			case v.required && !set:
+				t.Errorf("service %s: %s is required by services/%s but not set", name, v.name, s.Build.Target)
+			case !set && (strings.Contains(v.def, "127.0.0.1") || strings.Contains(v.def, "localhost")):
+				// in a container, loopback is the container itself: an address must be set
+				t.Errorf("service %s: %s defaults to %q, a loopback address, and is not set", name, v.name, v.def)
+			}
+		}
+		for k, val := range s.Environment {
+			if _, known := vars[k]; !known {
+				t.Errorf("service %s sets %s, which services/%s does not read", name, k, s.Build.Target)
+			}
+			if strings.Contains(val, "127.0.0.1") || strings.Contains(val, "localhost") {
+				t.Errorf("service %s: %s=%s points at the container itself", name, k, val)
+			}
+		}
+	}
+	for _, p := range programs(t) {
+		if !built[p] {
+			t.Errorf("services/%s is not in docker-compose.yml (no service builds Dockerfile target %q)", p, p)
+		}
+	}
+}
+
+func TestComposeSecretsComeFromTheEnvFile(t *testing.T) {
+	_, raw := loadCompose(t)
+	example, err := os.ReadFile(".env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	for _, line := range strings.Split(string(example), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			defined[strings.TrimSpace(k)] = true
+		}
+	}
+	refs := regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)`).FindAllStringSubmatch(raw, -1)
+	if len(refs) == 0 {
+		t.Fatal("docker-compose.yml takes nothing from .env")
+	}
+	for _, m := range refs {
+		if !defined[m[1]] {
+			t.Errorf("docker-compose.yml uses ${%s}, which .env.example does not define", m[1])
+		}
+	}
+	if regexp.MustCompile(`(?m)^\s*[A-Z_]*(PASSWORD|SECRET)[A-Z_]*:\s*[^$\s]`).MatchString(raw) {
+		t.Error("docker-compose.yml holds a literal password or secret: take it from .env")
+	}
+	gi, _ := os.ReadFile(".gitignore")
+	if !regexp.MustCompile(`(?m)^/?\.env$`).Match(gi) {
+		t.Error(".gitignore does not ignore .env")
+	}
+}
+
+func TestComposeMountsExistingFiles(t *testing.T) {
+	c, _ := loadCompose(t)
+	for name, s := range c.Services {
+		for _, v := range s.Volumes {
+			src, _, _ := strings.Cut(v, ":")
+			if !strings.HasPrefix(src, "./") && !strings.HasPrefix(src, "/") {
+				if _, ok := c.Volumes[src]; !ok {
+					t.Errorf("service %s mounts volume %q, which is not declared", name, src)
+				}
+				continue
+			}
+			if _, err := os.Stat(src); err != nil {
+				t.Errorf("service %s mounts %s: %v", name, src, err)
+			}
+		}
+	}
+	// what the one-shot jobs apply is mounted where pipelinectl looks for it (its working dir /work)
+	mounts := strings.Join(append(c.Services["init"].Volumes, c.Services["connectors"].Volumes...), " ")
+	for _, dir := range []string{"./topics:/work/topics", "./schemas:/work/schemas", "./connectors:/work/connectors"} {
+		if !strings.Contains(mounts, dir) {
+			t.Errorf("the init jobs do not mount %s", dir)
+		}
+	}
+	if files, _ := filepath.Glob("connectors/*.json"); len(files) == 0 {
+		t.Error("no connectors/*.json to mount")
+	}
+}
+
+func TestComposePortsMatchTheDesign(t *testing.T) {
+	c, _ := loadCompose(t)
+	// DESIGN.md, "Ports on the local stack", as scripts/stack.sh sets them; todo-api's from services.sh
+	want := map[string]string{
+		"postgres": stackVar(t, "PG_PORT"),
+		"kafka":    stackVar(t, "KAFKA_PORT"),
+		"registry": stackVar(t, "APICURIO_PORT"),
+		"connect":  stackVar(t, "CONNECT_PORT"),
+		"todo-api": "8080",
+	}
+	for svc, port := range want {
+		s, ok := c.Services[svc]
+		if !ok {
+			t.Errorf("no service %s", svc)
+			continue
+		}
+		found := false
+		for _, p := range s.Ports {
+			if strings.HasPrefix(p, "127.0.0.1:"+port+":") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("service %s does not publish 127.0.0.1:%s (ports %v)", svc, port, s.Ports)
+		}
+	}
+	for name, s := range c.Services {
+		for _, p := range s.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("service %s publishes %s beyond the loopback interface", name, p)
+			}
+		}
+	}
+}
+
+func TestComposeHealthChecksAndStartOrder(t *testing.T) {
+	c, _ := loadCompose(t)
+	for name, s := range c.Services {
+		if !s.oneShot() && (s.Healthcheck == nil || len(s.Healthcheck.Test) == 0) {
+			t.Errorf("service %s has no health check", name)
+		}
+		for dep, d := range s.DependsOn {
+			target, ok := c.Services[dep]
+			switch {
+			case !ok:
+				t.Errorf("service %s depends on %s, which does not exist", name, dep)
+			case d.Condition == "service_healthy" && target.Healthcheck == nil:
+				t.Errorf("service %s waits for %s to be healthy, which has no health check", name, dep)
+			case d.Condition == "service_completed_successfully" && !target.oneShot():
+				t.Errorf("service %s waits for %s to complete, which is not a one-shot job", name, dep)
+			case d.Condition != "service_healthy" && d.Condition != "service_completed_successfully":
+				t.Errorf("service %s depends on %s with condition %q: want service_healthy or service_completed_successfully", name, dep, d.Condition)
+			}
+		}
+	}
+	// the order scripts/run.sh follows: topics and schemas before todo-api, its migration (the outbox
+	// table in the publication) before the connector; the database (slot) before anything writes
+	order := map[string][]string{
+		"registry":   {"postgres"},
+		"init":       {"kafka", "registry"},
+		"todo-api":   {"postgres", "registry", "init"},
+		"connect":    {"kafka", "postgres"},
+		"connectors": {"connect", "todo-api"},
+		"notifier":   {"kafka", "registry", "init"},
+	}
+	for svc, deps := range order {
+		for _, dep := range deps {
+			if !reachable(c, svc, dep) {
+				t.Errorf("service %s does not wait for %s", svc, dep)
+			}
+		}
+	}
+	for name := range c.Services {
+		if reachableVia(c, name, name, map[string]bool{}) {
+			t.Errorf("service %s depends on itself", name)
+		}
+	}
+}
+
+func reachable(c composeFile, from, to string) bool {
+	return reachableVia(c, from, to, map[string]bool{})
+}
+
+func reachableVia(c composeFile, from, to string, seen map[string]bool) bool {
+	for dep := range c.Services[from].DependsOn {
+		if dep == to {
+			return true
+		}
+		if !seen[dep] {
+			seen[dep] = true
+			if reachableVia(c, dep, to, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestComposePostgresInitMatchesTheLocalStack(t *testing.T) {
+	c, _ := loadCompose(t)
+	if !slices.Contains(c.Services["postgres"].Volumes, "./docker/postgres/init.sh:/docker-entrypoint-initdb.d/10-todocdc.sh:ro") {
+		t.Error("the postgres service does not run docker/postgres/init.sh at init")
+	}
+	raw, _ := os.ReadFile("docker-compose.yml")
+	if !strings.Contains(string(raw), "wal_level=logical") {
+		t.Error("postgres does not run with wal_level=logical")
+	}
+	initSQL, err := os.ReadFile("docker/postgres/init.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack, _ := os.ReadFile("scripts/stack.sh")
+	roles := map[string]bool{}
+	for _, m := range regexp.MustCompile(`CREATE ROLE (\w+)`).FindAllStringSubmatch(string(stack), -1) {
+		if m[1] != "" && m[1][0] != '$' {
+			roles[m[1]] = true
+		}
+	}
+	if m := regexp.MustCompile(`CONSUMER_ROLES=\(([^)]*)\)`).FindStringSubmatch(string(stack)); m != nil {
+		for _, r := range strings.Fields(m[1]) {
+			roles[r] = true
+		}
+	}
+	if len(roles) < 3 {
+		t.Fatalf("found only roles %v in scripts/stack.sh", roles)
+	}
+	for r := range roles {
+		if !strings.Contains(string(initSQL), "CREATE ROLE "+r+" ") {
+			t.Errorf("docker/postgres/init.sh does not create role %s (scripts/stack.sh does)", r)
+		}
+		if r != "postgres" && !strings.Contains(string(raw), strings.ToUpper(strings.ReplaceAll(r, "-", "_"))+"_DB_PASSWORD") {
+			t.Errorf("docker-compose.yml gives no password for role %s", r)
+		}
+	}
+	pub := strings.Index(string(initSQL), "CREATE PUBLICATION todos_outbox")
+	slot := strings.Index(string(initSQL), "pg_create_logical_replication_slot('todos_outbox'")
+	if pub < 0 || slot < 0 || pub > slot {
+		t.Errorf("docker/postgres/init.sh must create the publication (at %d) before the slot (at %d)", pub, slot)
+	}
+}
+
+// properties parses a Java properties text: key=value lines, # comments.
+func properties(text string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// stackConnectConfig is the worker config scripts/stack.sh writes (its heredoc), unexpanded.
+func stackConnectConfig(t *testing.T) map[string]string {
+	t.Helper()
+	stack, _ := os.ReadFile("scripts/stack.sh")
+	m := regexp.MustCompile(`(?s)cat >"\$CONF_DIR/\$name.properties" <<EOF\n(.*?)\nEOF\n`).FindStringSubmatch(string(stack))
+	if m == nil {
+		t.Fatal("no Connect worker config in scripts/stack.sh")
+	}
+	return properties(m[1])
+}
+
+func TestConnectWorkersSecurityAndExactlyOnce(t *testing.T) {
+	raw, err := os.ReadFile("docker/connect/connect.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose := properties(string(raw))
+	stack := stackConnectConfig(t)
+	for _, k := range []string{
+		"group.id", "exactly.once.source.support", "producer.transaction.timeout.ms",
+		"connector.client.config.override.policy", "scheduled.rebalance.max.delay.ms",
+		"config.providers.env.class", "config.providers.env.param.allowlist.pattern",
+		"offset.storage.topic", "config.storage.topic", "status.storage.topic",
+	} {
+		if stack[k] == "" || compose[k] != stack[k] {
+			t.Errorf("%s: compose worker %q, local stack %q", k, compose[k], stack[k])
+		}
+	}
+	for name, cfg := range map[string]map[string]string{"compose": compose, "local stack": stack} {
+		if cfg["exactly.once.source.support"] != "enabled" {
+			t.Errorf("%s: exactly-once source support is not enabled", name)
+		}
+		if cfg["connector.client.config.override.policy"] != "None" {
+			t.Errorf("%s: connectors may override client configs", name)
+		}
+		if _, set := cfg["org.apache.kafka.disallowed.login.modules"]; set {
+			t.Errorf("%s: org.apache.kafka.disallowed.login.modules is changed from its safe default", name)
+		}
+	}
+	// the local stack's REST API listens on loopback only ($HOST is 127.0.0.1)
+	if stackVar(t, "HOST") != "127.0.0.1" || !strings.HasPrefix(stack["listeners"], "http://$HOST:") {
+		t.Errorf("local stack Connect REST listeners %q (HOST=%s): want loopback only", stack["listeners"], stackVar(t, "HOST"))
+	}
+	all, _ := os.ReadFile("scripts/stack.sh")
+	if strings.Contains(string(all)+string(raw), "disallowed.login.modules") {
+		t.Error("a worker config touches org.apache.kafka.disallowed.login.modules")
+	}
+
+	// every ${env:X} the connector files use is in the compose worker's environment and allowed
+	c, _ := loadCompose(t)
+	files, _ := filepath.Glob("connectors/*.json")
+	allow := regexp.MustCompile(compose["config.providers.env.param.allowlist.pattern"])
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		for _, m := range regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`).FindAllStringSubmatch(string(data), -1) {
+			if _, ok := c.Services["connect"].Environment[m[1]]; !ok {
+				t.Errorf("%s uses ${env:%s}, which the compose connect service does not set", f, m[1])
+			}
+			if !allow.MatchString(m[1]) {
+				t.Errorf("%s uses ${env:%s}, which the worker's allowlist refuses", f, m[1])
+			}
+		}
+	}
+}
