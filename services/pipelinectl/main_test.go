@@ -43,6 +43,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"topics", "apply", "--file", "/does/not/exist.yaml"}, exitFailure},
 		{[]string{"connectors", "apply", "/does/not/exist.json"}, exitFailure},
 		{[]string{"schemas", "register", "--compatibility", "/does/not/exist.yaml"}, exitFailure},
+		{[]string{"schemas", "check", "--subject", "s"}, exitUsage},
+		{[]string{"schemas", "check", "--schema", "a.avsc", "--dir", "schemas"}, exitUsage},
+		{[]string{"schemas", "check", "--schema", "/does/not/exist.avsc"}, exitFailure},
+		{[]string{"schemas", "check", "extra"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.argv, " "), func(t *testing.T) {

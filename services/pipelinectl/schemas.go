@@ -4,11 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/riferrei/srclient"
 	"github.com/spf13/cobra"
 
+	"github.com/todocdc/pipeline/internal/compat"
 	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/registry"
 	"github.com/todocdc/pipeline/schemas"
@@ -16,13 +22,14 @@ import (
 
 func (a *app) schemasCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "schemas",
-		Short:   "Register the event schemas (schemas/*.avsc) in the Schema Registry",
-		Example: `  pipelinectl schemas register`,
-		Args:    cobra.ArbitraryArgs,
-		RunE:    group,
+		Use:   "schemas",
+		Short: "Check and register the event schemas (schemas/*.avsc) in the Schema Registry",
+		Example: `  pipelinectl schemas check
+  pipelinectl schemas register`,
+		Args: cobra.ArbitraryArgs,
+		RunE: group,
 	}
-	cmd.AddCommand(a.schemasRegisterCmd())
+	cmd.AddCommand(a.schemasRegisterCmd(), a.schemasCheckCmd())
 	return cmd
 }
 
@@ -93,4 +100,158 @@ func printRegistered(w io.Writer, results []registry.Result) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.Subject, r.File, r.ID, r.Version, r.Level, r.Outcome)
 	}
 	tw.Flush()
+}
+
+func (a *app) schemasCheckCmd() *cobra.Command {
+	var dir, file, subject, compatFile string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check every event schema against the registry under its subject's compatibility level",
+		Long: `check is the compatibility gate. It checks each current .avsc (built into this
+binary from schemas/, or read from --dir) against what the registry has under its
+subject: the latest version, or every version when the subject's level is
+*_TRANSITIVE, in the directions the level asks for (BACKWARD: consumers on the new
+schema read old events; FORWARD: consumers on old versions read new events; FULL:
+both; NONE: nothing). For each incompatibility it prints which field broke which
+rule and who could no longer read what. It also asks the registry for its own
+verdict on each version and reports both.
+
+A subject with no version yet is new: ok. --schema checks one candidate file
+instead, under --subject (default: the subject of the record it defines).
+
+Exit codes: 0 every schema compatible and the registry agrees; 1 an
+incompatibility, a disagreement with the registry, or the registry unreachable.`,
+		Example: `  pipelinectl schemas check
+  pipelinectl schemas check --dir schemas -o json
+  pipelinectl schemas check --schema candidate.avsc --subject todos.task.events-com.todos.events.TodoCreated`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if subject != "" && file == "" {
+				return usagef("--subject needs --schema")
+			}
+			if file != "" && dir != "" {
+				return usagef("--schema and --dir do not go together")
+			}
+			policyData := schemas.Compatibility
+			if compatFile != "" {
+				data, err := os.ReadFile(compatFile)
+				if err != nil {
+					return fmt.Errorf("read compatibility file: %w", err)
+				}
+				policyData = data
+			}
+			policy, err := registry.ParsePolicy(policyData)
+			if err != nil {
+				return err
+			}
+			var list []registry.Schema
+			switch {
+			case file != "":
+				list, err = registry.LoadSchemas(singleFile{path: file}, events.Topic)
+				if err == nil && subject != "" {
+					list[0].Subject = subject
+				}
+			case dir != "":
+				list, err = registry.LoadSchemas(os.DirFS(dir), events.Topic)
+			default:
+				list, err = registry.LoadSchemas(schemas.FS, events.Topic)
+			}
+			if err != nil {
+				return err
+			}
+			client := a.registryClient()
+			client.CachingEnabled(false) // versions change under the gate
+			client.CodecCreationEnabled(false)
+			var results []compat.Result
+			failed := 0
+			for _, s := range list {
+				if file != "" {
+					s.File = file
+				}
+				short := s.FullName[strings.LastIndexByte(s.FullName, '.')+1:]
+				r, err := compat.Check(client, s.Subject, s.File, short, s.Text)
+				if err != nil {
+					return err
+				}
+				if d := policy.Level(s.Subject); r.Status != compat.New && d != r.Level {
+					r.DeclaredLevel = d
+				}
+				if r.Failed() {
+					failed++
+				}
+				results = append(results, r)
+			}
+			if err := a.emit(results, func(w io.Writer) { printChecked(w, results) }); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return reported{fmt.Errorf("%d of %d schemas fail the compatibility gate", failed, len(results))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "read the current schemas from this folder (default: the ones built into this binary)")
+	cmd.Flags().StringVar(&file, "schema", "", "check this one .avsc file instead")
+	cmd.Flags().StringVar(&subject, "subject", "", "with --schema: the subject to check it against (default: its record's subject)")
+	cmd.Flags().StringVar(&compatFile, "compatibility", "", "compatibility levels file, to report where the registry's level differs from the declared one (default: the built-in schemas/compatibility.yaml)")
+	return cmd
+}
+
+// singleFile is an fs.FS holding one file of the OS at its root, for LoadSchemas.
+type singleFile struct{ path string }
+
+func (f singleFile) Open(name string) (fs.File, error) {
+	if name == "." {
+		return os.Open(filepath.Dir(f.path))
+	}
+	if name != filepath.Base(f.path) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return os.Open(f.path)
+}
+
+// Glob matches the file whatever its name: it is the file the user named.
+func (f singleFile) Glob(string) ([]string, error) {
+	if _, err := os.Stat(f.path); err != nil {
+		return nil, err
+	}
+	return []string{filepath.Base(f.path)}, nil
+}
+
+func printChecked(w io.Writer, results []compat.Result) {
+	for _, r := range results {
+		head := fmt.Sprintf("%s (%s): ", r.Subject, r.File)
+		versions := make([]string, len(r.Versions))
+		for i, v := range r.Versions {
+			versions[i] = strconv.Itoa(v)
+		}
+		against := fmt.Sprintf("version %s under %s", strings.Join(versions, ", "), r.Level)
+		if len(versions) > 1 {
+			against = "versions " + against[len("version "):]
+		}
+		switch r.Status {
+		case compat.New:
+			fmt.Fprintln(w, head+"new subject, nothing registered yet: ok")
+			continue
+		case compat.OK:
+			if len(r.Versions) == 0 || r.Level == srclient.None {
+				fmt.Fprintf(w, "%sok: level %s checks nothing\n", head, r.Level)
+			} else {
+				fmt.Fprintf(w, "%sok: compatible with %s; the registry agrees\n", head, against)
+			}
+		case compat.Incompatible:
+			fmt.Fprintf(w, "%sINCOMPATIBLE with %s; the registry agrees\n", head, against)
+		case compat.Disagreement:
+			fmt.Fprintf(w, "%sDISAGREEMENT with the registry, checking %s\n", head, against)
+			for _, d := range r.Disagreements {
+				fmt.Fprintf(w, "  %s\n", d)
+			}
+		}
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "  %s\n", p.Message)
+		}
+		if r.DeclaredLevel != "" {
+			fmt.Fprintf(w, "  note: the registry's level is %s; compatibility.yaml declares %s, which schemas register would set first\n", r.Level, r.DeclaredLevel)
+		}
+	}
 }
