@@ -59,7 +59,14 @@ unit: ## unit tests only (no stack needed)
 
 .PHONY: e2e
 e2e: run ## end-to-end tests against the running local stack (starts it if needed)
+	@# The compatibility gate, against the schemas make run registered as the baseline.
+	$(LOADENV); $(BIN)/pipelinectl schemas check
 	$(LOADENV); $(GO) test -tags e2e -count=1 -p 1 -timeout 30m ./...
+
+.PHONY: check
+check: build ## the schema compatibility gate: schemas/*.avsc against the registry (exit 1 if incompatible)
+	@test -f $(ENVFILE) || { echo "no $(ENVFILE): run 'make run' first" >&2; exit 1; }
+	$(LOADENV); $(BIN)/pipelinectl schemas check --dir schemas
 
 .PHONY: test
 test: unit e2e ## every test, unit and end-to-end; fails if any part of the stack cannot start
