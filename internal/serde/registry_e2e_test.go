@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkedin/goavro/v2"
 	"github.com/riferrei/srclient"
 	"github.com/todocdc/pipeline/internal/events"
 )
@@ -145,4 +146,87 @@ func equalHeader(a, b []byte) bool {
 func isNotFound(err error) bool {
 	var se srclient.Error
 	return errors.As(err, &se) && statusOfCode(se.Code) == 404
+}
+
+// TestRealRegistryAcrossVersions: version 1 and version 2 of TodoCreated registered in the real
+// registry under a subject of the test's own, in order, under BACKWARD_TRANSITIVE. A consumer
+// built with version 2 (the default) reads a version 1 event, the new field taking its default;
+// one built with version 1 reads a version 2 event without it. The ids in the records are the
+// registry's.
+func TestRealRegistryAcrossVersions(t *testing.T) {
+	url := os.Getenv("SCHEMA_REGISTRY_URL")
+	if url == "" {
+		url = "http://127.0.0.1:8081/apis/ccompat/v7"
+	}
+	fresh := func() *srclient.SchemaRegistryClient { return NewRegistryClient(url, 10*time.Second) }
+	if _, err := fresh().GetSubjects(); err != nil {
+		t.Fatalf("schema registry not reachable at %s: %v", url, err)
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	topic := "serde-versions-" + hex.EncodeToString(suffix)
+	subject := events.Subject(topic, created.RecordName())
+	t.Cleanup(func() {
+		reg := fresh()
+		_ = reg.DeleteSubject(subject, false)
+		if err := reg.DeleteSubject(subject, true); err != nil && !isNotFound(err) {
+			t.Errorf("cleanup: delete %s: %v", subject, err)
+		}
+	})
+	ctx := t.Context()
+
+	v1 := todoCreatedV1(t)
+	s1, err := fresh().CreateSchema(subject, v1, srclient.Avro)
+	if err != nil {
+		t.Fatalf("register version 1: %v", err)
+	}
+	if _, err := fresh().ChangeSubjectCompatibilityLevel(subject, srclient.BackwardTransitive); err != nil {
+		t.Fatal(err)
+	}
+	// The serializer registers the current schema, version 2, as the registry's second version.
+	v2Data, err := newSerializer(t, fresh(), SerializerConfig{Topic: topic, AutoRegister: true}).Serialize(ctx, created)
+	if err != nil {
+		t.Fatalf("register and write version 2: %v", err)
+	}
+	id2 := int(binary.BigEndian.Uint32(v2Data[1:5]))
+	if versions, err := fresh().GetSchemaVersions(subject); err != nil || len(versions) != 2 || id2 == s1.ID() {
+		t.Fatalf("%s: versions %v (%v), ids %d and %d; want two versions", subject, versions, err, s1.ID(), id2)
+	}
+	codec, err := goavro.NewCodec(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1Data, _ := appendHeader(nil, s1.ID())
+	if v1Data, err = codec.BinaryFromNative(v1Data, v1Datum()); err != nil {
+		t.Fatal(err)
+	}
+
+	current := NewDeserializer(fresh())
+	old, err := NewDeserializerWithReaders(fresh(), v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantV1 := events.TodoCreated{TodoID: "t-1", UserID: "u-1", Title: "old", Status: events.StatusPending,
+		CreatedAt: time.UnixMilli(1_700_000_000_123).UTC()}
+	withDefault := wantV1
+	withDefault.Priority = events.PriorityNormal
+	withoutPriority := atMillis(created).(events.TodoCreated)
+	withoutPriority.Priority = ""
+	for _, tc := range []struct {
+		name string
+		de   *Deserializer
+		data []byte
+		id   int
+		want events.Event
+	}{
+		{"version 1 event, version 2 consumer: priority takes its default", current, v1Data, s1.ID(), withDefault},
+		{"version 2 event, version 1 consumer: priority is not read", old, v2Data, id2, withoutPriority},
+		{"version 1 event, version 1 consumer", old, v1Data, s1.ID(), wantV1},
+		{"version 2 event, version 2 consumer", current, v2Data, id2, atMillis(created)},
+	} {
+		got, err := tc.de.Deserialize(ctx, tc.data)
+		if err != nil || got.SchemaID != tc.id || got.Event != tc.want {
+			t.Errorf("%s:\n got id %d %#v, %v\nwant id %d %#v", tc.name, got.SchemaID, got.Event, err, tc.id, tc.want)
+		}
+	}
 }
