@@ -23,6 +23,9 @@ type Producer struct {
 
 // NewProducer connects an idempotent producer; extra settings are added to (or override) its defaults.
 func NewProducer(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Producer, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	cfg := kafka.ConfigMap{
 		"bootstrap.servers":  bootstrap,
 		"enable.idempotence": true,

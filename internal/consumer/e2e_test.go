@@ -1,0 +1,338 @@
+//go:build e2e
+
+package consumer_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+
+	"github.com/todocdc/pipeline/internal/consumer"
+	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
+	"github.com/todocdc/pipeline/internal/events"
+)
+
+// testConsumer is a consumer on the runtime whose TodoCreated handler appends a row to table
+// applied (no unique key: a second application would show) and whose behaviour per todo id is
+// set by the test.
+type testConsumer struct {
+	svc   *consumer.Service
+	group string
+	db    *sql.DB
+
+	mu    sync.Mutex
+	calls map[string]int
+	fail  map[string]func(n int) error // todo id -> error for the n-th call (1-based), nil: succeed
+}
+
+func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config) *testConsumer {
+	t.Helper()
+	_, dbURL := ct.Schema(t, e)
+	tc := &testConsumer{group: ct.Name(t, "group"), calls: map[string]int{}, fail: map[string]func(int) error{}}
+	cfg.BootstrapServers, cfg.GroupID, cfg.Topic = e.Bootstrap, tc.group, topic
+	if cfg.Backoff == (consumer.Backoff{}) {
+		cfg.Backoff = consumer.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("E2E_VERBOSE") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	r := consumer.NewRouter()
+	consumer.Handle(r, func(ctx context.Context, tx *sql.Tx, m *consumer.Message, ev events.TodoCreated) error {
+		tc.mu.Lock()
+		tc.calls[ev.TodoID]++
+		n, f := tc.calls[ev.TodoID], tc.fail[ev.TodoID]
+		tc.mu.Unlock()
+		if f != nil {
+			if err := f(n); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO applied (event_id, todo_id) VALUES ($1, $2)`, m.EventID, ev.TodoID)
+		return err
+	})
+	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{Config: cfg, DatabaseURL: dbURL,
+		RegistryURL: e.RegistryURL, Log: log},
+		func(ctx context.Context, db *sql.DB) error {
+			_, err := db.ExecContext(ctx, `CREATE TABLE applied (event_id text NOT NULL, todo_id text NOT NULL)`)
+			return err
+		}, func(*sql.DB) *consumer.Router { return r })
+	if err != nil {
+		t.Fatalf("test consumer: %v", err)
+	}
+	tc.svc = svc
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer: %v", err)
+		}
+	})
+	// a database handle that outlives the service's (closed at its end) for the checks
+	tc.db, err = sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.db.Close() })
+	return tc
+}
+
+func (tc *testConsumer) setFail(todoID string, f func(n int) error) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.fail[todoID] = f
+}
+
+func (tc *testConsumer) callsOf(todoID string) int {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.calls[todoID]
+}
+
+// applied counts the rows of event id.
+func (tc *testConsumer) applied(t *testing.T, eventID string) int {
+	t.Helper()
+	var n int
+	if err := tc.db.QueryRow(`SELECT count(*) FROM applied WHERE event_id = $1`, eventID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (tc *testConsumer) waitApplied(t *testing.T, timeout time.Duration, ids ...string) {
+	t.Helper()
+	ct.Eventually(t, timeout, "events applied", func() (bool, string) {
+		var state []string
+		ok := true
+		for _, id := range ids {
+			n := tc.applied(t, id)
+			if n != 1 {
+				ok = false
+			}
+			state = append(state, fmt.Sprintf("%s:%d", id[:8], n))
+		}
+		return ok, strings.Join(state, " ")
+	})
+}
+
+func created(user string) events.TodoCreated {
+	return events.TodoCreated{TodoID: uuid.NewString(), UserID: user, Title: "e2e", Status: events.StatusPending,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+// TestPoisonDuplicatesAndOrder: a duplicate is applied once; a record of garbage bytes and one with
+// a schema id the registry does not know go to the DLQ with their failure headers and the
+// original key, value and headers; the valid records behind them (same partition) are applied.
+func TestPoisonDuplicatesAndOrder(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic := ct.Topic(t, e, 1)
+	dlq := ct.NewReader(t, e, events.DLQTopic)
+	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	tc := startTestConsumer(t, e, topic, consumer.Config{})
+
+	a, b := created("poison"), created("poison")
+	aID, bID, garbageID, unknownID := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	aBytes := ct.Encode(t, ser, a)
+	garbage := ct.Record(topic, garbageID, a, []byte("this is not avro"))
+	unknown := ct.Record(topic, unknownID, a, ct.UnknownSchemaID(aBytes[5:]))
+	ct.Publish(t, pub,
+		ct.Record(topic, aID, a, aBytes),
+		garbage,
+		unknown,
+		ct.Record(topic, bID, b, ct.Encode(t, ser, b)),
+		ct.Record(topic, aID, a, aBytes), // the same event again
+	)
+	tc.waitApplied(t, 60*time.Second, aID, bID)
+
+	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
+	byID := map[string]*kafka.Message{}
+	for _, m := range dead {
+		id, _ := consumer.Header(m.Headers, events.HeaderID)
+		byID[id] = m
+	}
+	for _, c := range []struct {
+		id, errPart string
+		offset      int
+		value       []byte
+	}{{garbageID, "wire format", 1, garbage.Value}, {unknownID, "unknown", 2, unknown.Value}} {
+		m := byID[c.id]
+		if m == nil {
+			t.Fatalf("no DLQ record for event %s; got %d records", c.id, len(dead))
+		}
+		want := map[string]string{consumer.HeaderOriginalTopic: topic, consumer.HeaderOriginalPartition: "0",
+			consumer.HeaderOriginalOffset: fmt.Sprint(c.offset), consumer.HeaderErrorClass: "permanent",
+			consumer.HeaderRetryCount: "0", consumer.HeaderGroup: tc.group,
+			events.HeaderType: events.TypeCreated, events.HeaderSource: events.Source}
+		for k, v := range want {
+			if got, _ := consumer.Header(m.Headers, k); got != v {
+				t.Errorf("event %s: DLQ header %s = %q, want %q", c.id, k, got, v)
+			}
+		}
+		if msg, _ := consumer.Header(m.Headers, consumer.HeaderError); !strings.Contains(msg, c.errPart) {
+			t.Errorf("event %s: error_message %q does not mention %q", c.id, msg, c.errPart)
+		}
+		ff, _ := consumer.Header(m.Headers, consumer.HeaderFirstFailure)
+		if ts, err := time.Parse(time.RFC3339Nano, ff); err != nil || time.Since(ts) > 5*time.Minute {
+			t.Errorf("event %s: first_failure_time %q", c.id, ff)
+		}
+		if string(m.Key) != a.TodoID || string(m.Value) != string(c.value) {
+			t.Errorf("event %s: key/value not kept: %q / % x", c.id, m.Key, m.Value[:min(len(m.Value), 16)])
+		}
+	}
+	if n := tc.callsOf(a.TodoID); n != 1 {
+		t.Errorf("handler ran %d times for the event delivered twice, want 1", n)
+	}
+}
+
+// TestHandlerFailures: a handler that fails twice then succeeds applies the event once and sends
+// nothing anywhere; one that always fails goes through the retry topic MaxRetries times, then to
+// the DLQ with retry_count = MaxRetries.
+func TestHandlerFailures(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic := ct.Topic(t, e, 2)
+	dlq, retry := ct.NewReader(t, e, events.DLQTopic), ct.NewReader(t, e, events.RetryTopic)
+	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	const maxRetries, inPlace = 2, 3
+	tc := startTestConsumer(t, e, topic, consumer.Config{MaxRetries: maxRetries, InPlaceAttempts: inPlace, RetryDelay: 300 * time.Millisecond})
+
+	flaky, broken, after := created("failures"), created("failures"), created("failures")
+	tc.setFail(flaky.TodoID, func(n int) error {
+		if n <= 2 {
+			return fmt.Errorf("flaky failure %d", n)
+		}
+		return nil
+	})
+	tc.setFail(broken.TodoID, func(n int) error { return errors.New("always broken") })
+	flakyID, brokenID, afterID := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	brokenRec := ct.Record(topic, brokenID, broken, ct.Encode(t, ser, broken))
+	ct.Publish(t, pub, ct.Record(topic, flakyID, flaky, ct.Encode(t, ser, flaky)), brokenRec,
+		ct.Record(topic, afterID, after, ct.Encode(t, ser, after)))
+
+	tc.waitApplied(t, 60*time.Second, flakyID, afterID)
+	if n := tc.callsOf(flaky.TodoID); n != 3 {
+		t.Errorf("flaky handler ran %d times, want 3", n)
+	}
+	dead := dlq.Until(90*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
+	if len(dead) != 1 {
+		t.Fatalf("%d DLQ records, want 1", len(dead))
+	}
+	m := dead[0]
+	for k, v := range map[string]string{events.HeaderID: brokenID, consumer.HeaderRetryCount: fmt.Sprint(maxRetries),
+		consumer.HeaderErrorClass: "retriable", consumer.HeaderError: "always broken", consumer.HeaderOriginalTopic: topic} {
+		if got, _ := consumer.Header(m.Headers, k); got != v {
+			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
+		}
+	}
+	if got := tc.callsOf(broken.TodoID); got != inPlace*(1+maxRetries) {
+		t.Errorf("broken handler ran %d times, want %d", got, inPlace*(1+maxRetries))
+	}
+	// the retry topic saw it maxRetries times, with retry_count 1..maxRetries; the flaky one never
+	retried := retry.Collect(time.Second, ct.OfGroup(tc.group))
+	var counts []string
+	for _, r := range retried {
+		id, _ := consumer.Header(r.Headers, events.HeaderID)
+		if id != brokenID {
+			t.Errorf("event %s went to the retry topic", id)
+		}
+		c, _ := consumer.Header(r.Headers, consumer.HeaderRetryCount)
+		counts = append(counts, c)
+	}
+	if strings.Join(counts, ",") != "1,2" {
+		t.Errorf("retry topic retry_counts %v, want [1 2]", counts)
+	}
+	if n := tc.applied(t, brokenID); n != 0 {
+		t.Errorf("the always-failing event was applied %d times", n)
+	}
+}
+
+// TestRegistryOutage stops the Schema Registry while valid records arrive: nothing is
+// dead-lettered, and every record is applied once it is back.
+func TestRegistryOutage(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic := ct.Topic(t, e, 3)
+	dlq := ct.NewReader(t, e, events.DLQTopic)
+	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	// encode while the registry is up (the writer side is not under test)
+	var recs []*kafka.Message
+	var ids []string
+	for range 30 {
+		ev := created("outage")
+		id := uuid.NewString()
+		ids = append(ids, id)
+		recs = append(recs, ct.Record(topic, id, ev, ct.Encode(t, ser, ev)))
+	}
+	stack(t, "stop", "apicurio")
+	t.Cleanup(func() { stack(t, "start", "apicurio") })
+	tc := startTestConsumer(t, e, topic, consumer.Config{}) // its deserializer has no schema cached
+	ct.Publish(t, pub, recs...)
+
+	// while it is down: nothing applied (the schema cannot be fetched), nothing dead-lettered
+	time.Sleep(3 * time.Second)
+	var n int
+	if err := tc.db.QueryRow(`SELECT count(*) FROM applied`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d events applied while the registry was down", n)
+	}
+	metrics := scrape(t, tc.svc.Consumer.Handler())
+	if !strings.Contains(metrics, `consumer_retries_total{class="transient",group="`+tc.group+`",how="in_place"}`) ||
+		!regexp.MustCompile(`consumer_partition_paused\{[^}]*topic="`+regexp.QuoteMeta(topic)+`"\} 1`).MatchString(metrics) {
+		t.Fatalf("during the outage: want transient in-place retries and a paused partition in the metrics:\n%s", grepLines(metrics, "consumer_"))
+	}
+	t0 := time.Now()
+	stack(t, "start", "apicurio")
+	tc.waitApplied(t, 90*time.Second, ids...)
+	t.Logf("registry back: all %d records applied %s after its start returned", len(ids), time.Since(t0).Round(time.Millisecond))
+	if dead := dlq.Collect(2*time.Second, ct.OfGroup(tc.group)); len(dead) != 0 {
+		t.Fatalf("%d records dead-lettered during the registry outage", len(dead))
+	}
+}
+
+func scrape(t *testing.T, h http.Handler) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// stack runs scripts/stack.sh (stop|start COMPONENT) from the repository root.
+func stack(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("../../scripts/stack.sh", args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/stack.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("scripts/stack.sh %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
+}
