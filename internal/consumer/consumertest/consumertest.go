@@ -277,4 +277,3 @@ func Must[T any](t testing.TB, v T, err error) T {
 	}
 	return v
 }
-
