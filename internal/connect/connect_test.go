@@ -282,3 +282,18 @@ func TestWaitState(t *testing.T) {
 		t.Fatal("want a timeout while a task is not PAUSED")
 	}
 }
+
+func TestWaitResumedWaitsOutThePausedState(t *testing.T) {
+	var n atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= 3 {
+			io.WriteString(w, `{"name":"x","connector":{"state":"PAUSED"},"tasks":[{"id":0,"state":"PAUSED"}]}`)
+			return
+		}
+		io.WriteString(w, `{"name":"x","connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"RUNNING"}]}`)
+	})
+	s, err := c.WaitResumed(context.Background(), "x", 5*time.Second)
+	if err != nil || !s.Running() || n.Load() < 4 {
+		t.Fatalf("%+v, %v after %d polls", s, err, n.Load())
+	}
+}

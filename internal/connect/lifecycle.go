@@ -115,3 +115,29 @@ func (s Status) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(plain(s))
 }
+
+// WaitResumed waits, after a Resume, until the connector has left PAUSED or STOPPED (Connect
+// applies a resume asynchronously), then like WaitRunning until it and its tasks run.
+func (c *Client) WaitResumed(ctx context.Context, name string, timeout time.Duration) (Status, error) {
+	start := time.Now()
+	tick := time.NewTicker(c.PollInterval)
+	defer tick.Stop()
+	for {
+		s, err := c.Status(ctx, name)
+		if err != nil {
+			return s, err
+		}
+		if st := s.Connector.State; st != StatePaused && st != StateStopped {
+			break
+		}
+		if time.Since(start) >= timeout {
+			return s, fmt.Errorf("connector %s still %s %s after resume", name, s.Connector.State, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return c.WaitRunning(ctx, name, max(timeout-time.Since(start), c.Settle+time.Second))
+}

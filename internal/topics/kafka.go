@@ -105,7 +105,28 @@ func (a *Admin) Create(ctx context.Context, t Topic) error {
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", t.Name, err)
 	}
-	return topicResultErr("create topic", res)
+	if err := topicResultErr("create topic", res); err != nil {
+		return err
+	}
+	return a.awaitVisible(ctx, t.Name)
+}
+
+// awaitVisible waits until the broker's metadata shows the topic: the controller answers
+// CreateTopics once it committed the topic, and the brokers learn of it a moment later. Without
+// the wait, a run right after this one (or a producer) could still find it missing.
+func (a *Admin) awaitVisible(ctx context.Context, name string) error {
+	for {
+		res, err := a.ac.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames([]string{name}))
+		if err == nil && len(res.TopicDescriptions) == 1 && res.TopicDescriptions[0].Error.Code() == kafka.ErrNoError &&
+			len(res.TopicDescriptions[0].Partitions) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s created but not visible in the cluster metadata: %w", name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // SetConfigs sets the given config values on the topic, leaving its other configs alone

@@ -41,7 +41,7 @@ where it stopped.`,
 		short:   "Resume a PAUSED or STOPPED connector, then wait until it runs",
 		example: "  pipelinectl connectors resume todos-outbox",
 		call:    (*connect.Client).Resume,
-		wait:    (*connect.Client).WaitRunning,
+		wait:    (*connect.Client).WaitResumed,
 		done:    "resumed",
 	}, {
 		use:   "stop NAME",
