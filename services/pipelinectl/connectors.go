@@ -26,10 +26,12 @@ func (a *app) connect() (*connect.Client, error) {
 func (a *app) connectorsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connectors",
-		Short: "Deploy and check Kafka Connect connectors declared in connectors/*.json",
+		Short: "Deploy, check and operate Kafka Connect connectors declared in connectors/*.json",
 		Example: `  pipelinectl connectors apply
   pipelinectl connectors status todos-outbox
-  pipelinectl connectors restart todos-outbox --only-failed`,
+  pipelinectl connectors restart todos-outbox --only-failed
+  pipelinectl connectors pause todos-outbox && pipelinectl connectors resume todos-outbox
+  pipelinectl connectors offsets todos-outbox -o json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: group,
 	}

@@ -113,7 +113,7 @@ func (a *app) rootCmd() (*cobra.Command, error) {
 	}
 	root := &cobra.Command{
 		Use:   "pipelinectl",
-		Short: "Operate the todo CDC pipeline: topics, schemas, connectors, tokens",
+		Short: "Operate the todo CDC pipeline: topics, schemas, connectors, tail, tokens",
 		Long: `pipelinectl applies what the repository declares to the running pipeline:
 topics (topics/topics.yaml), Avro schemas (schemas/*.avsc, compatibility in
 schemas/compatibility.yaml) and Kafka Connect connectors (connectors/*.json).
@@ -125,7 +125,8 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
   pipelinectl topics apply
   pipelinectl schemas register
   pipelinectl connectors apply
-  pipelinectl connectors status -o json`,
+  pipelinectl connectors status -o json
+  pipelinectl tail todos.task.events --since 10m`,
 		Args:              cobra.ArbitraryArgs,
 		RunE:              group,
 		SilenceUsage:      true,
