@@ -47,6 +47,10 @@ type Config struct {
 	// ShutdownTimeout is how long a handler already running may take to finish when its partition
 	// is revoked or the consumer stops, before it is cancelled; default 10s.
 	ShutdownTimeout time.Duration
+	// SessionTimeout is how long the group waits for a member that stopped heartbeating (a crash,
+	// a SIGKILL) before its partitions go to the others; default 10s (librdkafka's is 45s). The
+	// broker's group.min.session.timeout.ms (6s by default) bounds it from below.
+	SessionTimeout time.Duration
 	// QueueSize is how many fetched records one partition may buffer before it is paused; default 500.
 	QueueSize int
 	// Kafka holds extra librdkafka consumer settings; the runtime's own (group, assignment,
@@ -76,6 +80,9 @@ func (c *Config) setDefaults() {
 	c.Backoff = c.Backoff.withDefaults()
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 500
@@ -196,6 +203,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	if _, ok := conf["auto.offset.reset"]; !ok {
 		conf["auto.offset.reset"] = "earliest"
+	}
+	if _, ok := conf["session.timeout.ms"]; !ok {
+		conf["session.timeout.ms"] = int(c.cfg.SessionTimeout.Milliseconds())
+		conf["heartbeat.interval.ms"] = int(max(c.cfg.SessionTimeout.Milliseconds()/4, 500))
 	}
 	if _, ok := conf["statistics.interval.ms"]; !ok {
 		conf["statistics.interval.ms"] = 5000 // the lag gauges
