@@ -1,0 +1,144 @@
+//go:build e2e
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+
+	"github.com/todocdc/pipeline/internal/consumer"
+	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
+	"github.com/todocdc/pipeline/internal/events"
+)
+
+// TestE2EDLQReplayAppliesOnce: a record dead-lettered by a handler's permanent error is listed and
+// shown with its failure headers, replayed once the cause is gone, and applied exactly once; a
+// forced second replay is skipped as a duplicate.
+func TestE2EDLQReplayAppliesOnce(t *testing.T) {
+	e := ct.LoadEnv(t) // Kafka, the registry, PostgreSQL: this test needs no Connect
+	env := environ()
+	topic := ct.Topic(t, e, 1)
+	_, dbURL := ct.Schema(t, e)
+	group := ct.Name(t, "group")
+	dlq := ct.NewReader(t, e, events.DLQTopic)
+
+	var broken atomic.Bool
+	broken.Store(true)
+	r := consumer.NewRouter()
+	consumer.Handle(r, func(ctx context.Context, tx *sql.Tx, m *consumer.Message, ev events.TodoCreated) error {
+		if broken.Load() {
+			return consumer.PermanentError(errors.New("user directory says no such user"))
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO applied (event_id) VALUES ($1)`, m.EventID)
+		return err
+	})
+	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
+		Config:      consumer.Config{BootstrapServers: e.Bootstrap, GroupID: group, Topic: topic},
+		DatabaseURL: dbURL, RegistryURL: e.RegistryURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, func(ctx context.Context, db *sql.DB) error {
+		_, err := db.ExecContext(ctx, `CREATE TABLE applied (event_id text NOT NULL)`)
+		return err
+	}, func(*sql.DB) *consumer.Router { return r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	applied := func(id string) int {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM applied WHERE event_id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	ev := events.TodoCreated{TodoID: uuid.NewString(), UserID: "dlq-replay", Title: "replay me", Status: events.StatusPending,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	id := uuid.NewString()
+	ct.Publish(t, ct.Producer(t, e), ct.Record(topic, id, ev, ct.Encode(t, ct.Serializer(t, e), ev)))
+	dead := dlq.Until(60*time.Second, ct.OfGroup(group), func(ms []*kafka.Message) bool { return len(ms) == 1 })
+	off := fmt.Sprint(int64(dead[0].TopicPartition.Offset))
+
+	type listed struct {
+		Offset        int64      `json:"offset"`
+		EventID       string     `json:"event_id"`
+		OriginalTopic string     `json:"original_topic"`
+		ErrorClass    string     `json:"error_class"`
+		Error         string     `json:"error"`
+		Group         string     `json:"consumer_group"`
+		ReplayedAt    *time.Time `json:"replayed_time"`
+		ReplayedTo    string     `json:"replayed_to_topic"`
+		Event         map[string]any
+	}
+	find := func(argv ...string) *listed {
+		var ls []listed
+		out := mustRun(t, env, exitOK, append(argv, "-o", "json")...)
+		if err := json.Unmarshal([]byte(out), &ls); err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+		for i := range ls {
+			if ls[i].EventID == id {
+				return &ls[i]
+			}
+		}
+		return nil
+	}
+	l := find("dlq", "list")
+	if l == nil || l.OriginalTopic != topic || l.ErrorClass != "permanent" || l.Group != group ||
+		!strings.Contains(l.Error, "no such user") || l.ReplayedAt != nil || fmt.Sprint(l.Offset) != off {
+		t.Fatalf("dlq list: %+v", l)
+	}
+	s := find("dlq", "show", off)
+	if s == nil || s.Event["TodoID"] != ev.TodoID {
+		t.Fatalf("dlq show %s: %+v", off, s)
+	}
+	if txt := mustRun(t, env, exitOK, "dlq", "show", off); !strings.Contains(txt, "no such user") || !strings.Contains(txt, ev.TodoID) {
+		t.Fatalf("dlq show (text):\n%s", txt)
+	}
+
+	// the cause is fixed: replay, applied once
+	broken.Store(false)
+	mustRun(t, env, exitOK, "dlq", "replay", off)
+	ct.Eventually(t, 60*time.Second, "the replayed event applied", func() (bool, string) {
+		n := applied(id)
+		return n == 1, fmt.Sprintf("applied %d times", n)
+	})
+	if l := find("dlq", "list"); l != nil {
+		t.Errorf("dlq list still shows the replayed record: %+v", l)
+	}
+	if l := find("dlq", "list", "--all"); l == nil || l.ReplayedAt == nil || l.ReplayedTo != topic {
+		t.Errorf("dlq list --all does not record the replay: %+v", l)
+	}
+	// replaying again is refused without --force; forced, the consumer skips the duplicate
+	mustRun(t, env, exitFailure, "dlq", "replay", off)
+	mustRun(t, env, exitOK, "dlq", "replay", off, "--force")
+	ct.Eventually(t, 60*time.Second, "the second replay skipped as a duplicate", func() (bool, string) {
+		rec := httptest.NewRecorder()
+		svc.Consumer.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		want := `consumer_events_duplicate_total{group="` + group + `",type="todos.task.created"} 1`
+		return strings.Contains(rec.Body.String(), want), "no duplicate counted yet"
+	})
+	if n := applied(id); n != 1 {
+		t.Fatalf("after a forced second replay the event is applied %d times, want 1", n)
+	}
+}
