@@ -45,6 +45,9 @@ func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config
 	_, dbURL := ct.Schema(t, e)
 	tc := &testConsumer{group: ct.Name(t, "group"), calls: map[string]int{}, fail: map[string]func(int) error{}}
 	cfg.BootstrapServers, cfg.GroupID, cfg.Topic = e.Bootstrap, tc.group, topic
+	if cfg.RetryTopic == "" || cfg.DLQTopic == "" {
+		t.Fatal("give the test consumer its own retry and DLQ topics")
+	}
 	if cfg.Backoff == (consumer.Backoff{}) {
 		cfg.Backoff = consumer.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond}
 	}
@@ -142,10 +145,10 @@ func created(user string) events.TodoCreated {
 // original key, value and headers; the valid records behind them (same partition) are applied.
 func TestPoisonDuplicatesAndOrder(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic := ct.Topic(t, e, 1)
-	dlq := ct.NewReader(t, e, events.DLQTopic)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
+	dlq := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
-	tc := startTestConsumer(t, e, topic, consumer.Config{})
+	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 
 	a, b := created("poison"), created("poison")
 	aID, bID, garbageID, unknownID := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
@@ -206,11 +209,12 @@ func TestPoisonDuplicatesAndOrder(t *testing.T) {
 // the DLQ with retry_count = MaxRetries.
 func TestHandlerFailures(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic := ct.Topic(t, e, 2)
-	dlq, retry := ct.NewReader(t, e, events.DLQTopic), ct.NewReader(t, e, events.RetryTopic)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 2), ct.Topic(t, e, 2), ct.Topic(t, e, 1)
+	dlq, retry := ct.NewReader(t, e, dlqTopic), ct.NewReader(t, e, retryTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	const maxRetries, inPlace = 2, 3
-	tc := startTestConsumer(t, e, topic, consumer.Config{MaxRetries: maxRetries, InPlaceAttempts: inPlace, RetryDelay: 300 * time.Millisecond})
+	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic,
+		MaxRetries: maxRetries, InPlaceAttempts: inPlace, RetryDelay: 300 * time.Millisecond})
 
 	flaky, broken, after := created("failures"), created("failures"), created("failures")
 	tc.setFail(flaky.TodoID, func(n int) error {
@@ -266,8 +270,8 @@ func TestHandlerFailures(t *testing.T) {
 // dead-lettered, and every record is applied once it is back.
 func TestRegistryOutage(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic := ct.Topic(t, e, 3)
-	dlq := ct.NewReader(t, e, events.DLQTopic)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 3), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
+	dlq := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	// encode while the registry is up (the writer side is not under test)
 	var recs []*kafka.Message
@@ -280,7 +284,8 @@ func TestRegistryOutage(t *testing.T) {
 	}
 	stack(t, "stop", "apicurio")
 	t.Cleanup(func() { stack(t, "start", "apicurio") })
-	tc := startTestConsumer(t, e, topic, consumer.Config{}) // its deserializer has no schema cached
+	// its deserializer has no schema cached
+	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 	ct.Publish(t, pub, recs...)
 
 	// while it is down: nothing applied (the schema cannot be fetched), nothing dead-lettered

@@ -117,12 +117,12 @@ func TestSIGKILLMidStreamAppliesEveryEventOnce(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build analytics: %v\n%s", err, out)
 	}
-	topic := ct.Topic(t, e, 6)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 6), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
 	_, dbURL := ct.Schema(t, e)
 	group := ct.Name(t, "analytics")
 	p := &analyticsProc{t: t, bin: bin, logPath: filepath.Join(dir, "analytics.log"),
 		httpAddr: freeAddr(t), metricsAddr: freeAddr(t)}
-	p.env = append(os.Environ(), "DATABASE_URL="+dbURL, "GROUP_ID="+group, "TOPIC="+topic,
+	p.env = append(os.Environ(), "DATABASE_URL="+dbURL, "GROUP_ID="+group, "TOPIC="+topic, "RETRY_TOPIC="+retryTopic, "DLQ_TOPIC="+dlqTopic,
 		"HTTP_ADDR="+p.httpAddr, "METRICS_ADDR="+p.metricsAddr, "KAFKA_BOOTSTRAP_SERVERS="+e.Bootstrap,
 		"SCHEMA_REGISTRY_URL="+e.RegistryURL, "JWT_SECRET="+e.JWTSecret)
 	t.Cleanup(func() {

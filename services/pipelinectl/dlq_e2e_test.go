@@ -30,10 +30,10 @@ import (
 func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 	e := ct.LoadEnv(t) // Kafka, the registry, PostgreSQL: this test needs no Connect
 	env := environ()
-	topic := ct.Topic(t, e, 1)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
 	_, dbURL := ct.Schema(t, e)
 	group := ct.Name(t, "group")
-	dlq := ct.NewReader(t, e, events.DLQTopic)
+	dlq := ct.NewReader(t, e, dlqTopic)
 
 	var broken atomic.Bool
 	broken.Store(true)
@@ -46,7 +46,8 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 		return err
 	})
 	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
-		Config:      consumer.Config{BootstrapServers: e.Bootstrap, GroupID: group, Topic: topic},
+		Config:      consumer.Config{BootstrapServers: e.Bootstrap, GroupID: group, Topic: topic,
+			RetryTopic: retryTopic, DLQTopic: dlqTopic},
 		DatabaseURL: dbURL, RegistryURL: e.RegistryURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, func(ctx context.Context, db *sql.DB) error {
 		_, err := db.ExecContext(ctx, `CREATE TABLE applied (event_id text NOT NULL)`)
@@ -92,7 +93,7 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 	}
 	find := func(argv ...string) *listed {
 		var ls []listed
-		out := mustRun(t, env, exitOK, append(argv, "-o", "json")...)
+		out := mustRun(t, env, exitOK, append(argv, "-o", "json", "--topic", dlqTopic)...)
 		if err := json.Unmarshal([]byte(out), &ls); err != nil {
 			t.Fatalf("%v: %v\n%s", argv, err, out)
 		}
@@ -112,13 +113,13 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 	if s == nil || s.Event["TodoID"] != ev.TodoID {
 		t.Fatalf("dlq show %s: %+v", off, s)
 	}
-	if txt := mustRun(t, env, exitOK, "dlq", "show", off); !strings.Contains(txt, "no such user") || !strings.Contains(txt, ev.TodoID) {
+	if txt := mustRun(t, env, exitOK, "dlq", "show", off, "--topic", dlqTopic); !strings.Contains(txt, "no such user") || !strings.Contains(txt, ev.TodoID) {
 		t.Fatalf("dlq show (text):\n%s", txt)
 	}
 
 	// the cause is fixed: replay, applied once
 	broken.Store(false)
-	mustRun(t, env, exitOK, "dlq", "replay", off)
+	mustRun(t, env, exitOK, "dlq", "replay", off, "--topic", dlqTopic)
 	ct.Eventually(t, 60*time.Second, "the replayed event applied", func() (bool, string) {
 		n := applied(id)
 		return n == 1, fmt.Sprintf("applied %d times", n)
@@ -130,8 +131,8 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 		t.Errorf("dlq list --all does not record the replay: %+v", l)
 	}
 	// replaying again is refused without --force; forced, the consumer skips the duplicate
-	mustRun(t, env, exitFailure, "dlq", "replay", off)
-	mustRun(t, env, exitOK, "dlq", "replay", off, "--force")
+	mustRun(t, env, exitFailure, "dlq", "replay", off, "--topic", dlqTopic)
+	mustRun(t, env, exitOK, "dlq", "replay", off, "--force", "--topic", dlqTopic)
 	ct.Eventually(t, 60*time.Second, "the second replay skipped as a duplicate", func() (bool, string) {
 		rec := httptest.NewRecorder()
 		svc.Consumer.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
