@@ -46,7 +46,7 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 		return err
 	})
 	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
-		Config:      consumer.Config{BootstrapServers: e.Bootstrap, GroupID: group, Topic: topic,
+		Config: consumer.Config{BootstrapServers: e.Bootstrap, GroupID: group, Topic: topic,
 			RetryTopic: retryTopic, DLQTopic: dlqTopic},
 		DatabaseURL: dbURL, RegistryURL: e.RegistryURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, func(ctx context.Context, db *sql.DB) error {
