@@ -36,15 +36,11 @@ const outboxConnector = "todos-outbox"
 // comparison, what a read_uncommitted reader saw (the killed task's aborted records).
 func TestConnectWorkerFailoverExactlyOnce(t *testing.T) {
 	ensureWorker(t, "connect2")
-	before := waitTaskRunning(t, "", 3*time.Minute)
-	victimAddr := before.Tasks[0].WorkerID
-	victim, ok := connectWorkers[victimAddr]
-	if !ok {
-		t.Fatalf("task runs on %s, not one of the local stack's workers %v", victimAddr, connectWorkers)
-	}
+	waitTaskRunning(t, "", 3*time.Minute)
 	// Whatever happens, the stack is left with both workers up and the connector RUNNING.
 	t.Cleanup(func() {
-		ensureWorker(t, victim)
+		ensureWorker(t, "connect")
+		ensureWorker(t, "connect2")
 		waitTaskRunning(t, "", 3*time.Minute)
 	})
 
@@ -62,7 +58,14 @@ func TestConnectWorkerFailoverExactlyOnce(t *testing.T) {
 	user := uniqueUser("failover")
 	load := startLoad(t, token(t, user), 100)
 
-	time.Sleep(5 * time.Second) // events flow through the victim
+	time.Sleep(5 * time.Second) // events flow; the group settled after worker 2 joined
+	// the victim is the worker running the task now (a rebalance may have moved it meanwhile)
+	before := waitTaskRunning(t, "", time.Minute)
+	victimAddr := before.Tasks[0].WorkerID
+	victim, ok := connectWorkers[victimAddr]
+	if !ok {
+		t.Fatalf("task runs on %s, not one of the local stack's workers %v", victimAddr, connectWorkers)
+	}
 	pid := workerPID(t, victim)
 	killedAt := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
