@@ -34,6 +34,7 @@ type testConsumer struct {
 	svc   *consumer.Service
 	group string
 	db    *sql.DB
+	stop  func() // leaves the group cleanly, as on SIGTERM
 
 	mu    sync.Mutex
 	calls map[string]int
@@ -43,7 +44,14 @@ type testConsumer struct {
 func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config) *testConsumer {
 	t.Helper()
 	_, dbURL := ct.Schema(t, e)
-	tc := &testConsumer{group: ct.Name(t, "group"), calls: map[string]int{}, fail: map[string]func(int) error{}}
+	return startMember(t, e, topic, cfg, ct.Name(t, "group"), dbURL)
+}
+
+// startMember starts a test consumer in group, on the database schema of dbURL (shared by the
+// members of one group). It stops at the end of the test, or earlier with stop.
+func startMember(t *testing.T, e ct.Env, topic string, cfg consumer.Config, group, dbURL string) *testConsumer {
+	t.Helper()
+	tc := &testConsumer{group: group, calls: map[string]int{}, fail: map[string]func(int) error{}}
 	cfg.BootstrapServers, cfg.GroupID, cfg.Topic = e.Bootstrap, tc.group, topic
 	if cfg.RetryTopic == "" || cfg.DLQTopic == "" {
 		t.Fatal("give the test consumer its own retry and DLQ topics")
@@ -72,7 +80,7 @@ func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config
 	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{Config: cfg, DatabaseURL: dbURL,
 		RegistryURL: e.RegistryURL, Log: log},
 		func(ctx context.Context, db *sql.DB) error {
-			_, err := db.ExecContext(ctx, `CREATE TABLE applied (event_id text NOT NULL, todo_id text NOT NULL)`)
+			_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS applied (event_id text NOT NULL, todo_id text NOT NULL)`)
 			return err
 		}, func(*sql.DB) *consumer.Router { return r })
 	if err != nil {
@@ -82,12 +90,16 @@ func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	var once sync.Once
+	tc.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("consumer: %v", err)
+			}
+		})
+	}
+	t.Cleanup(tc.stop)
 	// a database handle that outlives the service's (closed at its end) for the checks
 	tc.db, err = sql.Open("pgx", dbURL)
 	if err != nil {
@@ -309,6 +321,73 @@ func TestRegistryOutage(t *testing.T) {
 	if dead := dlq.Collect(2*time.Second, ct.OfGroup(tc.group)); len(dead) != 0 {
 		t.Fatalf("%d records dead-lettered during the registry outage", len(dead))
 	}
+}
+
+// TestCleanHandover: a second member joins while records flow (a cooperative rebalance moves some
+// partitions to it), then the first stops as on SIGTERM. A clean revoke and a clean shutdown
+// commit exactly what was applied, so no record is delivered twice: every event is applied once
+// and neither member ever sees a duplicate.
+func TestCleanHandover(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 6), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
+	_, dbURL := ct.Schema(t, e)
+	group := ct.Name(t, "group")
+	cfg := consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic}
+	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	const total = 900
+	var recs []*kafka.Message
+	var ids []string
+	for range total {
+		ev := created("handover")
+		id := uuid.NewString()
+		ids = append(ids, id)
+		recs = append(recs, ct.Record(topic, id, ev, ct.Encode(t, ser, ev)))
+	}
+	a := startMember(t, e, topic, cfg, group, dbURL)
+	produced := make(chan struct{})
+	go func() { // ~300 records/s for 3 s
+		defer close(produced)
+		for i := 0; i < total; i += 30 {
+			ct.Publish(t, pub, recs[i:i+30]...)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second)
+	b := startMember(t, e, topic, cfg, group, dbURL)
+	ct.Eventually(t, 30*time.Second, "the second member handles records", func() (bool, string) {
+		return handled(scrape(t, b.svc.Consumer.Handler())) > 0, "nothing handled by b"
+	})
+	a.stop()
+	<-produced
+	ct.Eventually(t, 60*time.Second, "every event applied", func() (bool, string) {
+		var rows, distinct int
+		if err := a.db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM applied`).Scan(&rows, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		return distinct == total, fmt.Sprintf("%d rows, %d events of %d", rows, distinct, total)
+	})
+	var rows int
+	if err := a.db.QueryRow(`SELECT count(*) FROM applied`).Scan(&rows); err != nil || rows != total {
+		t.Fatalf("%d rows for %d events (%v)", rows, total, err)
+	}
+	ma, mb := scrape(t, a.svc.Consumer.Handler()), scrape(t, b.svc.Consumer.Handler())
+	if strings.Contains(ma+mb, "consumer_events_duplicate_total{") {
+		t.Fatalf("a record was delivered twice across the handover:\n%s\n%s", grepLines(ma, "duplicate"), grepLines(mb, "duplicate"))
+	}
+	t.Logf("handled: first member %v, second member %v", handled(ma), handled(mb))
+}
+
+// handled sums consumer_events_handled_total in a metrics page.
+func handled(metrics string) float64 {
+	var sum float64
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "consumer_events_handled_total{") {
+			var v float64
+			fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+			sum += v
+		}
+	}
+	return sum
 }
 
 func scrape(t *testing.T, h http.Handler) string {
