@@ -39,7 +39,9 @@ A token for alice, valid 24 h:
   $token
 
 Watch the events:
-  make logs                                  (the notifier prints each typed event it reads)
+  curl -s http://127.0.0.1:8082/v1/stats -H "Authorization: Bearer \$TOKEN"   (analytics: your figures)
+  make logs                                  (the notifier logs each notification it records)
+  bin/pipelinectl dlq list                   (records the consumers dead-lettered)
   bin/pipelinectl connectors status          (the Debezium connector and its task)
   kcat -b 127.0.0.1:9092 -C -t todos.task.events -f '%k %h\n'   (raw records, if kcat is installed)
 
