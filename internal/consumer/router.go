@@ -46,7 +46,8 @@ type Router struct {
 // NewRouter returns an empty router.
 func NewRouter() *Router { return &Router{routes: map[string]HandlerFunc{}} }
 
-// Use adds middlewares, applied to every handler (the first one outermost).
+// Use adds middlewares, applied to every handler (the first one outermost). Call it before New:
+// the consumer takes the handlers, wrapped, when it is built.
 func (r *Router) Use(m ...Middleware) { r.middlewares = append(r.middlewares, m...) }
 
 // Handle registers a typed handler for the event type of T, e.g.

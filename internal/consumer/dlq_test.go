@@ -1,0 +1,43 @@
+package consumer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/todocdc/pipeline/internal/events"
+)
+
+func TestFailureHeadersRoundTripAndReplay(t *testing.T) {
+	first := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	f := Failure{Topic: "todos.task.events", Partition: 4, Offset: 99, Err: "boom", Class: Permanent, RetryCount: 3,
+		FirstFailure: first, FailedAt: first.Add(time.Minute), Group: "analytics"}
+	orig := []kafka.Header{{Key: events.HeaderID, Value: []byte("e1")}, {Key: events.HeaderType, Value: []byte(events.TypeCreated)}}
+	hs := FailureHeaders(orig, f)
+	if got := ParseFailure(hs); got != f {
+		t.Fatalf("ParseFailure(FailureHeaders(f)) = %+v, want %+v", got, f)
+	}
+	e := DLQEntry{Partition: 0, Offset: 7, Key: []byte("k"), Value: []byte("v"), Headers: hs, Failure: f}
+	now := first.Add(time.Hour)
+	m := ReplayMessage(e, "", now)
+	if *m.TopicPartition.Topic != "" || string(m.Key) != "k" || string(m.Value) != "v" {
+		t.Fatalf("replay record %+v", m)
+	}
+	keys := map[string]string{}
+	for _, h := range m.Headers {
+		keys[h.Key] = string(h.Value)
+	}
+	if keys[events.HeaderID] != "e1" || keys[events.HeaderType] != events.TypeCreated || keys[HeaderReplayOf] != "7" {
+		t.Errorf("replay headers %v: want the original ones and replayed_dlq_offset 7", keys)
+	}
+	for _, k := range []string{HeaderRetryCount, HeaderError, HeaderOriginalTopic, HeaderGroup} {
+		if _, ok := keys[k]; ok {
+			t.Errorf("replay keeps failure header %s: it would start with a stale retry count", k)
+		}
+	}
+	mk := ReplayMarker(e, events.DLQTopic, "todos.task.events", now)
+	if mk.Value != nil || mk.TopicPartition.Partition != 0 || *mk.TopicPartition.Topic != events.DLQTopic {
+		t.Errorf("marker %+v", mk)
+	}
+}
