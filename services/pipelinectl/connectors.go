@@ -203,6 +203,9 @@ connector does not exist.`,
 				}
 				for _, s := range statuses {
 					fmt.Fprintf(w, "%s: %s (worker %s)\n", s.Name, s.Summary(), s.Connector.WorkerID)
+					for _, t := range s.Tasks {
+						fmt.Fprintf(w, "  task %d: %s on worker %s\n", t.ID, t.State, t.WorkerID)
+					}
 					printTraces(w, s)
 				}
 			}); err != nil {
