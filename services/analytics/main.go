@@ -7,26 +7,22 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
-
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 
 	"github.com/todocdc/pipeline/internal/auth"
 	"github.com/todocdc/pipeline/internal/config"
 	"github.com/todocdc/pipeline/internal/consumer"
+	"github.com/todocdc/pipeline/internal/httpapi"
+	"github.com/todocdc/pipeline/internal/migrate"
 )
 
 type cfg struct {
@@ -92,7 +88,7 @@ func run(ctx context.Context, c cfg, log *slog.Logger) error {
 			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay},
 		DatabaseURL: c.DatabaseURL, RegistryURL: c.RegistryURL, RegistryTimeout: c.RegistryTimeout,
 		MetricsAddr: c.MetricsAddr, Log: log,
-	}, migrate, func(*sql.DB) *consumer.Router { return routes() })
+	}, setup(log), func(*sql.DB) *consumer.Router { return routes() })
 	if err != nil {
 		ln.Close()
 		return err
@@ -115,56 +111,21 @@ func run(ctx context.Context, c cfg, log *slog.Logger) error {
 
 func statsHandler(db *sql.DB, keys auth.Keys) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="todos"`)
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing bearer token in the Authorization header")
-			return
-		}
-		user, err := keys.UserID(token, time.Now())
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="todos", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "invalid_token", err.Error())
-			return
-		}
+	mux.Handle("GET /v1/stats", httpapi.Authenticated(keys, func(w http.ResponseWriter, r *http.Request, user string) {
 		s, err := statsOf(r.Context(), db, user)
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", "the projection's database is unavailable, retry")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the projection's database is unavailable, retry")
 			return
 		}
-		writeJSON(w, http.StatusOK, s)
-	})
+		httpapi.WriteJSON(w, http.StatusOK, s)
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
-// migrate brings the projection's tables up to date (goose, under an advisory lock).
-func migrate(ctx context.Context, db *sql.DB) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
+// setup brings the projection's tables up to date at start.
+func setup(log *slog.Logger) func(ctx context.Context, db *sql.DB) error {
+	return func(ctx context.Context, db *sql.DB) error {
+		return migrate.Up(ctx, db, migrations, "migrations", log)
 	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return fmt.Errorf("migration lock: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate up: %w", err)
-	}
-	return nil
 }

@@ -29,7 +29,7 @@ func TestDuplicateDeliveryChangesProjectionOnce(t *testing.T) {
 		Config: consumer.Config{BootstrapServers: e.Bootstrap, GroupID: ct.Name(t, "analytics"), Topic: topic,
 			RetryTopic: retryTopic, DLQTopic: dlqTopic},
 		DatabaseURL: dbURL, RegistryURL: e.RegistryURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, migrate, func(*sql.DB) *consumer.Router { return routes() })
+	}, setup(nil), func(*sql.DB) *consumer.Router { return routes() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,19 +9,16 @@ import (
 	"embed"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-
 	"github.com/todocdc/pipeline/internal/config"
 	"github.com/todocdc/pipeline/internal/consumer"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/migrate"
 )
 
 type cfg struct {
@@ -76,7 +73,7 @@ func run(ctx context.Context, c cfg, log *slog.Logger) error {
 			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay},
 		DatabaseURL: c.DatabaseURL, RegistryURL: c.RegistryURL, RegistryTimeout: c.RegistryTimeout,
 		MetricsAddr: c.MetricsAddr, Log: log,
-	}, migrate, func(*sql.DB) *consumer.Router { return routes(log) })
+	}, setup(log), func(*sql.DB) *consumer.Router { return routes(log) })
 	if err != nil {
 		return err
 	}
@@ -97,22 +94,9 @@ func routes(log *slog.Logger) *consumer.Router {
 	return r
 }
 
-// migrate brings the notifier's tables up to date (goose, under an advisory lock).
-func migrate(ctx context.Context, db *sql.DB) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
+// setup brings the notifier's tables up to date at start.
+func setup(log *slog.Logger) func(ctx context.Context, db *sql.DB) error {
+	return func(ctx context.Context, db *sql.DB) error {
+		return migrate.Up(ctx, db, migrations, "migrations", log)
 	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return fmt.Errorf("migration lock: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate up: %w", err)
-	}
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/todocdc/pipeline/internal/httpapi"
 	"github.com/todocdc/pipeline/internal/todo"
 )
 
@@ -28,58 +29,33 @@ type todoStore interface {
 	Delete(ctx context.Context, userID string, id todo.ID) error
 }
 
-// tokenVerifier returns the user id a bearer token was issued for.
-type tokenVerifier interface {
-	UserID(token string, now time.Time) (string, error)
-}
-
 type server struct {
 	store  todoStore
-	tokens tokenVerifier
+	tokens httpapi.Verifier
 	ready  func(ctx context.Context) error
 	log    *slog.Logger
 }
 
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/todos", s.authed(s.create))
-	mux.Handle("GET /v1/todos", s.authed(s.list))
-	mux.Handle("GET /v1/todos/{id}", s.authed(s.get))
-	mux.Handle("POST /v1/todos/{id}/complete", s.authed(s.complete))
-	mux.Handle("DELETE /v1/todos/{id}", s.authed(s.delete))
+	mux.Handle("POST /v1/todos", httpapi.Authenticated(s.tokens, s.create))
+	mux.Handle("GET /v1/todos", httpapi.Authenticated(s.tokens, s.list))
+	mux.Handle("GET /v1/todos/{id}", httpapi.Authenticated(s.tokens, s.get))
+	mux.Handle("POST /v1/todos/{id}/complete", httpapi.Authenticated(s.tokens, s.complete))
+	mux.Handle("DELETE /v1/todos/{id}", httpapi.Authenticated(s.tokens, s.delete))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
-			writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	return s.logRequests(mux)
-}
-
-type authedHandler func(w http.ResponseWriter, r *http.Request, userID string)
-
-func (s *server) authed(h authedHandler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="todos"`)
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "missing bearer token in the Authorization header")
-			return
-		}
-		userID, err := s.tokens.UserID(token, time.Now())
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="todos", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "invalid_token", err.Error())
-			return
-		}
-		h(w, r, userID)
-	})
 }
 
 type createRequest struct {
@@ -94,7 +70,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request, userID string) {
 		return
 	}
 	if req.Title == nil {
-		writeError(w, http.StatusBadRequest, "invalid_input", "title: is required")
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid_input", "title: is required")
 		return
 	}
 	t, err := s.store.Create(r.Context(), userID, *req.Title, req.Priority)
@@ -103,7 +79,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request, userID string) {
 		return
 	}
 	w.Header().Set("Location", "/v1/todos/"+t.ID.String())
-	writeJSON(w, http.StatusCreated, t)
+	httpapi.WriteJSON(w, http.StatusCreated, t)
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request, userID string) {
@@ -111,7 +87,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, userID string) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			writeError(w, http.StatusBadRequest, "invalid_input", "limit: must be a number from 1 to "+strconv.Itoa(maxListLimit))
+			httpapi.WriteError(w, http.StatusBadRequest, "invalid_input", "limit: must be a number from 1 to "+strconv.Itoa(maxListLimit))
 			return
 		}
 		limit = n
@@ -121,7 +97,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, userID string) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"todos": todos})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"todos": todos})
 }
 
 func (s *server) get(w http.ResponseWriter, r *http.Request, userID string) {
@@ -135,7 +111,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request, userID string) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, t)
+	httpapi.WriteJSON(w, http.StatusOK, t)
 }
 
 func (s *server) complete(w http.ResponseWriter, r *http.Request, userID string) {
@@ -149,7 +125,7 @@ func (s *server) complete(w http.ResponseWriter, r *http.Request, userID string)
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, t)
+	httpapi.WriteJSON(w, http.StatusOK, t)
 }
 
 func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
@@ -168,7 +144,7 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
 // decode reads a JSON body into v, answering the error itself when it returns false.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got "+ct)
+		httpapi.WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got "+ct)
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -176,14 +152,14 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than "+strconv.Itoa(maxBodyBytes)+" bytes")
+			httpapi.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than "+strconv.Itoa(maxBodyBytes)+" bytes")
 			return false
 		}
-		writeError(w, http.StatusBadRequest, "malformed_json", "request body is not the expected JSON: "+err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, "malformed_json", "request body is not the expected JSON: "+err.Error())
 		return false
 	}
 	if dec.More() {
-		writeError(w, http.StatusBadRequest, "malformed_json", "request body has data after the JSON object")
+		httpapi.WriteError(w, http.StatusBadRequest, "malformed_json", "request body has data after the JSON object")
 		return false
 	}
 	return true
@@ -196,36 +172,17 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var invalid *todo.ValidationError
 	switch {
 	case errors.As(err, &invalid):
-		writeError(w, http.StatusBadRequest, "invalid_input", invalid.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid_input", invalid.Error())
 	case errors.Is(err, todo.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		httpapi.WriteError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, todo.ErrAlreadyCompleted):
-		writeError(w, http.StatusConflict, "already_completed", err.Error())
+		httpapi.WriteError(w, http.StatusConflict, "already_completed", err.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away; nothing to answer.
 	default:
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the request could not be completed now; nothing was changed; retry later")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the request could not be completed now; nothing was changed; retry later")
 	}
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 type statusRecorder struct {

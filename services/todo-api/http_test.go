@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/todocdc/pipeline/internal/auth"
+	"github.com/todocdc/pipeline/internal/httpapi"
 	"github.com/todocdc/pipeline/internal/todo"
 )
 
@@ -100,7 +101,7 @@ func newTestServer(t *testing.T) (*fakeStore, http.Handler, func(user string) st
 	return store, s.routes(), token
 }
 
-func do(h http.Handler, method, path, token, contentType, body string) (*httptest.ResponseRecorder, errorBody) {
+func do(h http.Handler, method, path, token, contentType, body string) (*httptest.ResponseRecorder, httpapi.ErrorBody) {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -110,7 +111,7 @@ func do(h http.Handler, method, path, token, contentType, body string) (*httptes
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	var eb errorBody
+	var eb httpapi.ErrorBody
 	_ = json.Unmarshal(rec.Body.Bytes(), &eb)
 	return rec, eb
 }

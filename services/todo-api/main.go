@@ -20,6 +20,7 @@ import (
 
 	"github.com/todocdc/pipeline/internal/auth"
 	"github.com/todocdc/pipeline/internal/config"
+	"github.com/todocdc/pipeline/internal/migrate"
 	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/internal/todo"
 )
@@ -83,12 +84,8 @@ func run(ctx context.Context, cfg cfg, log *slog.Logger) error {
 	if err := db.PingContext(pingCtx); err != nil {
 		return fmt.Errorf("connect to database: %w", err)
 	}
-	results, err := todo.Migrate(ctx, db.DB)
-	if err != nil {
+	if err := migrate.Up(ctx, db.DB, todo.Migrations, "migrations", log); err != nil {
 		return err
-	}
-	for _, r := range results {
-		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 	}
 
 	reg := serde.NewRegistryClient(cfg.RegistryURL, cfg.RegistryTimeout)
