@@ -294,6 +294,13 @@ func (c *Consumer) rebalance(kc *kafka.Consumer, ev kafka.Event) error {
 			}
 		}
 		c.mu.Unlock()
+		// A safety net for the pause flag surviving a revoke (worker.stop resumes what it paused):
+		// librdkafka keeps it per partition across unassign/assign (confluent-kafka-go#193), and
+		// a new worker starts with the partition running. Per-partition errors (a partition the
+		// client does not know yet cannot be paused either) are ignored.
+		if err := c.ctl.Resume(e.Partitions); err != nil {
+			c.log.Debug("resume on assign", "err", err)
+		}
 		c.joined.Store(true)
 		c.log.Info("partitions assigned", "partitions", describeTPs(e.Partitions))
 	case kafka.RevokedPartitions:

@@ -23,6 +23,7 @@ type worker struct {
 	closed   bool
 	paused   bool // the partition is paused
 	backoff  bool // because of a backoff (else: because the queue is full)
+	retry    *time.Timer // a failed Resume is tried again when it fires
 	signal   chan struct{}
 	done     chan struct{}
 	waitCtx  context.Context // ends at stop: backoffs and delays are abandoned
@@ -98,6 +99,10 @@ func (w *worker) run() {
 	}
 }
 
+// resumeRetryDelay is how long a worker waits before trying again a Resume that failed: until
+// it succeeds the partition fetches nothing, so something must retry it.
+var resumeRetryDelay = time.Second
+
 // pauseForBackoff pauses the partition while its head record is retried in place.
 func (w *worker) pauseForBackoff(on bool) {
 	w.mu.Lock()
@@ -125,6 +130,9 @@ func (w *worker) setPausedLocked(on bool) {
 	}
 	if err != nil {
 		w.c.log.Warn("pause/resume", "topic", w.key.topic, "partition", w.key.partition, "pause", on, "err", err)
+		if !on && w.retry == nil {
+			w.retry = time.AfterFunc(resumeRetryDelay, w.retryResume)
+		}
 		return
 	}
 	w.paused = on
@@ -135,10 +143,40 @@ func (w *worker) setPausedLocked(on bool) {
 	w.c.m.paused.WithLabelValues(w.key.topic, strconv.Itoa(int(w.key.partition))).Set(v)
 }
 
+// retryResume tries again a Resume that failed, if the partition should still be resumed.
+func (w *worker) retryResume() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.retry = nil
+	if w.paused && !w.backoff && len(w.queue) <= w.c.cfg.QueueSize/4 {
+		w.setPausedLocked(false) // fails again: schedules the next try
+	}
+}
+
+// resumeOnStopLocked resumes a paused partition before the worker lets it go. The pause flag is
+// the client's, not the assignment's: it survives a revoke and a later re-assignment
+// (confluent-kafka-go#193), and the next worker of the partition would start with paused=false
+// on a partition that never fetches. On revoke the partition is still assigned here (inside the
+// rebalance callback), so the Resume applies.
+func (w *worker) resumeOnStopLocked() {
+	if w.retry != nil {
+		w.retry.Stop()
+		w.retry = nil
+	}
+	if !w.paused {
+		return
+	}
+	if err := w.c.ctl.Resume(w.tp); err != nil {
+		w.c.log.Warn("resume on stop", "topic", w.key.topic, "partition", w.key.partition, "err", err)
+	}
+	w.paused = false
+}
+
 // stop ends the worker: the record being applied may finish (up to ShutdownTimeout), a backoff or
 // a retry delay is abandoned, queued records are dropped (they were not stored).
 func (w *worker) stop() {
 	w.mu.Lock()
+	w.resumeOnStopLocked()
 	w.closed = true
 	w.queue = nil
 	w.mu.Unlock()

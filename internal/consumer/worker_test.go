@@ -1,6 +1,8 @@
 package consumer
 
 import (
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -10,9 +12,10 @@ import (
 
 // recordingParts records pause/resume calls and stored offsets.
 type recordingParts struct {
-	mu     sync.Mutex
-	calls  []string
-	stored []kafka.Offset
+	mu          sync.Mutex
+	calls       []string
+	stored      []kafka.Offset
+	failResumes int // the next Resume calls that fail
 }
 
 func (p *recordingParts) Pause([]kafka.TopicPartition) error {
@@ -25,6 +28,11 @@ func (p *recordingParts) Pause([]kafka.TopicPartition) error {
 func (p *recordingParts) Resume([]kafka.TopicPartition) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.failResumes > 0 {
+		p.failResumes--
+		p.calls = append(p.calls, "resume-failed")
+		return errors.New("resume failed")
+	}
 	p.calls = append(p.calls, "resume")
 	return nil
 }
@@ -95,5 +103,69 @@ func TestWorkerStoresNextOffsetAfterEachRecord(t *testing.T) {
 	}
 	if f.calls != 3 {
 		t.Fatalf("handler ran %d times", f.calls)
+	}
+}
+
+// A partition paused when its worker stops (revoke or shutdown) is resumed first: librdkafka's
+// pause flag survives the revoke, and the partition's next worker would never resume it.
+func TestWorkerStopResumesAPausedPartition(t *testing.T) {
+	for _, why := range []string{"backoff", "full queue"} {
+		t.Run(why, func(t *testing.T) {
+			f := newFixture(t, func(int) error { return nil })
+			f.c.cfg.QueueSize = 4
+			parts := &recordingParts{}
+			f.c.ctl = parts
+			topic := "t"
+			w := newWorker(f.c, partKey{topic, 0})
+			if why == "backoff" {
+				w.pauseForBackoff(true)
+			} else {
+				for o := range 4 {
+					w.enqueue(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Offset: kafka.Offset(o)}})
+				}
+			}
+			close(w.done) // no run goroutine
+			w.stop()
+			if calls, _ := parts.snapshot(); !slices.Equal(calls, []string{"pause", "resume"}) {
+				t.Fatalf("calls %v: want the partition resumed at stop", calls)
+			}
+			w.pauseForBackoff(true) // after stop: nothing
+			if calls, _ := parts.snapshot(); len(calls) != 2 {
+				t.Fatalf("calls %v: a stopped worker paused again", calls)
+			}
+		})
+	}
+}
+
+// A Resume that fails is tried again until it passes, even with nothing queued to trigger it.
+func TestWorkerRetriesAFailedResume(t *testing.T) {
+	defer func(d time.Duration) { resumeRetryDelay = d }(resumeRetryDelay)
+	resumeRetryDelay = time.Millisecond
+	f := newFixture(t, func(int) error { return nil })
+	parts := &recordingParts{failResumes: 3}
+	f.c.ctl = parts
+	w := newWorker(f.c, partKey{"t", 0})
+	w.pauseForBackoff(true)
+	w.pauseForBackoff(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		calls, _ := parts.snapshot()
+		if len(calls) > 0 && calls[len(calls)-1] == "resume" {
+			want := []string{"pause", "resume-failed", "resume-failed", "resume-failed", "resume"}
+			if !slices.Equal(calls, want) {
+				t.Fatalf("calls %v, want %v", calls, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("calls %v: the failed resume was not retried", calls)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.mu.Lock()
+	paused := w.paused
+	w.mu.Unlock()
+	if paused {
+		t.Fatal("worker still thinks the partition is paused")
 	}
 }
