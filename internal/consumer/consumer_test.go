@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -324,6 +326,8 @@ func TestClassify(t *testing.T) {
 		{&pgconn.PgError{Code: "57P01"}, Transient},
 		{&pgconn.PgError{Code: "40001"}, Transient},
 		{&pgconn.PgError{Code: "23505"}, Retriable},
+		{&pgconn.PgError{Code: "57014"}, Retriable}, // statement_timeout: the statement may be the cause
+		{fmt.Errorf("x: %w", &pgconn.PgError{Code: "57014"}), Retriable},
 		{&net.OpError{Op: "dial", Err: errors.New("refused")}, Transient},
 		{context.DeadlineExceeded, Transient},
 		{errors.New("handler said no"), Retriable},
@@ -418,4 +422,33 @@ func counterValue(t *testing.T, c *Consumer, field, label string) float64 {
 		}
 	}
 	return 0
+}
+
+func TestCommitErrorClass(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want Class
+	}{
+		{"connection lost", io.ErrUnexpectedEOF, Transient},
+		{"bad connection", driver.ErrBadConn, Transient},
+		{"network", &net.OpError{Op: "read", Err: errors.New("reset")}, Transient},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, Transient},
+		{"serialization failure", &pgconn.PgError{Code: "40001"}, Transient},
+		{"deferred unique violation", &pgconn.PgError{Code: "23505"}, Retriable},
+		{"deferred foreign key", &pgconn.PgError{Code: "23503"}, Retriable},
+		{"commit resulted in rollback", pgx.ErrTxCommitRollback, Retriable},
+		{"statement timeout", &pgconn.PgError{Code: "57014"}, Retriable},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := commitError("e1", c.err)
+			if got := Classify(err); got != c.want {
+				t.Errorf("Classify(commitError(%v)) = %v, want %v", c.err, got, c.want)
+			}
+			if !errors.Is(err, c.err) {
+				t.Errorf("commitError(%v) = %v does not wrap the cause", c.err, err)
+			}
+		})
+	}
 }

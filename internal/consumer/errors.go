@@ -121,10 +121,13 @@ func isInfrastructure(err error) bool {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && len(pe.Code) == 5 {
+		if pe.Code == "57014" { // query_canceled (statement_timeout): the statement may be the cause
+			return false
+		}
 		switch pe.Code[:2] {
 		case "08", // connection exception
 			"53", // insufficient resources
-			"57": // operator intervention (admin shutdown, cannot connect now)
+			"57": // operator intervention (admin shutdown, cannot connect now), but not 57014
 			return true
 		}
 		switch pe.Code {

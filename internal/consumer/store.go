@@ -3,7 +3,10 @@ package consumer
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Store runs a handler's effect and the processed-event mark in one transaction.
@@ -60,9 +63,20 @@ func (s SQLStore) Apply(ctx context.Context, group string, m *Message, fn func(t
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {
-		// If the commit's outcome is unknown (connection lost), retrying is safe: a commit that did
-		// happen makes the retry a duplicate.
-		return false, TransientError(fmt.Errorf("consumer: commit event %s: %w", m.EventID, err))
+		return false, commitError(m.EventID, err)
 	}
 	return false, nil
+}
+
+// commitError classifies a failed COMMIT. If its outcome is unknown (the connection was lost),
+// retrying in place is safe (a commit that did happen makes the retry a duplicate): transient.
+// A commit the database refused (a deferred constraint, pgx.ErrTxCommitRollback after a handler
+// swallowed a failed statement) fails the same way every time: it is an ordinary error, retried
+// a few times, then through the retry topic to the DLQ, instead of blocking the partition.
+func commitError(eventID string, err error) error {
+	err = fmt.Errorf("consumer: commit event %s: %w", eventID, err)
+	if !errors.Is(err, pgx.ErrTxCommitRollback) && isInfrastructure(err) {
+		return TransientError(err)
+	}
+	return err
 }
