@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -450,7 +451,7 @@ func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
 	}
 	h := c.routes[typ]
 	start := time.Now()
-	dup, err := c.store.Apply(ctx, c.cfg.GroupID, msg, func(tx *sql.Tx) error { return h(ctx, tx, msg, d.Event) })
+	dup, err := c.store.Apply(ctx, c.cfg.GroupID, msg, func(tx *sql.Tx) error { return callHandler(ctx, h, tx, msg, d.Event) })
 	if err != nil {
 		return err
 	}
@@ -461,6 +462,18 @@ func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
 	c.m.handled.WithLabelValues(typ).Inc()
 	c.m.latency.WithLabelValues(typ).Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// callHandler runs h, turning a panic into a permanent error (the record goes to the DLQ with the
+// panic value and the stack, the transaction rolls back) instead of crashing the consumer, which
+// would crash-loop on the same record.
+func callHandler(ctx context.Context, h HandlerFunc, tx *sql.Tx, m *Message, ev events.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = PermanentError(fmt.Errorf("handler panicked: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	return h(ctx, tx, m, ev)
 }
 
 // fail sends m to the retry topic (a retriable error, rounds left) or to the DLQ, and waits until

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -450,5 +451,22 @@ func TestCommitErrorClass(t *testing.T) {
 				t.Errorf("commitError(%v) = %v does not wrap the cause", c.err, err)
 			}
 		})
+	}
+}
+
+func TestHandlerPanicGoesToDLQ(t *testing.T) {
+	f := newFixture(t, func(int) error { panic("nil map somewhere") })
+	f.process(t, record(events.Topic, "ok", "e1", events.TypeCreated))
+	if f.calls != 1 || len(f.pub.sent) != 1 || *f.pub.sent[0].TopicPartition.Topic != events.DLQTopic {
+		t.Fatalf("calls %d, published %d: want one call and one DLQ record", f.calls, len(f.pub.sent))
+	}
+	if f.store.seen["g/e1"] {
+		t.Error("the panicking event was recorded as processed")
+	}
+	if got := hdr(t, f.pub.sent[0], HeaderErrorClass); got != "permanent" {
+		t.Errorf("class %s", got)
+	}
+	if msg := hdr(t, f.pub.sent[0], HeaderError); !strings.Contains(msg, "nil map somewhere") || !strings.Contains(msg, "goroutine") {
+		t.Errorf("error_message %q: want the panic value and the stack", msg)
 	}
 }
