@@ -19,9 +19,9 @@ type Cluster interface {
 // way the tool does not change; every other action was applied.
 var ErrConflict = errors.New("differences that cannot be applied")
 
-// Apply plans the declaration against the cluster and carries out the plan. It returns the
-// plan even on error, so the caller can report what was (to be) done.
-func Apply(ctx context.Context, c Cluster, desired []Topic, dryRun bool) (Plan, error) {
+// Apply plans the declaration against the cluster (see MakePlan for o) and carries out the plan,
+// unless dryRun. It returns the plan even on error, so the caller can report what was (to be) done.
+func Apply(ctx context.Context, c Cluster, desired []Topic, dryRun bool, o Options) (Plan, error) {
 	brokers, err := c.Brokers(ctx)
 	if err != nil {
 		return Plan{}, err
@@ -34,7 +34,7 @@ func Apply(ctx context.Context, c Cluster, desired []Topic, dryRun bool) (Plan, 
 	if err != nil {
 		return Plan{}, err
 	}
-	p := MakePlan(desired, brokers, actual)
+	p := MakePlan(desired, brokers, actual, o)
 	if !dryRun {
 		for _, a := range p.Actions {
 			if err := execute(ctx, c, a); err != nil {

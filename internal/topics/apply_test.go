@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -49,9 +50,9 @@ func (f *fakeCluster) AddPartitions(_ context.Context, topic string, total int) 
 
 func TestApplyTwiceIsNoOp(t *testing.T) {
 	c := &fakeCluster{brokers: 1, topics: map[string]Actual{
-		dlq.Name: {Name: dlq.Name, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
+		dlq.Name: {Name: dlq.Name, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "delete"}},
 	}}
-	p, err := Apply(context.Background(), c, []Topic{mainTopic, dlq}, false)
+	p, err := Apply(context.Background(), c, []Topic{mainTopic, dlq}, false, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestApplyTwiceIsNoOp(t *testing.T) {
 		t.Fatalf("calls = %q, want %q", c.calls, want)
 	}
 	c.calls = nil
-	p, err = Apply(context.Background(), c, []Topic{mainTopic, dlq}, false)
+	p, err = Apply(context.Background(), c, []Topic{mainTopic, dlq}, false, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestApplyTwiceIsNoOp(t *testing.T) {
 
 func TestApplyDryRunChangesNothing(t *testing.T) {
 	c := &fakeCluster{brokers: 3, topics: map[string]Actual{}}
-	p, err := Apply(context.Background(), c, []Topic{mainTopic}, true)
+	p, err := Apply(context.Background(), c, []Topic{mainTopic}, true, Options{})
 	if err != nil || p.NoOp() || len(c.calls) != 0 {
 		t.Fatalf("plan %+v, err %v, calls %q", p, err, c.calls)
 	}
@@ -83,7 +84,7 @@ func TestApplyConflictStillAppliesTheRest(t *testing.T) {
 	c := &fakeCluster{brokers: 3, topics: map[string]Actual{
 		dlq.Name: {Name: dlq.Name, Partitions: 3, ReplicationFactor: 3, Configs: withDefaults(dlq.Configs)},
 	}}
-	p, err := Apply(context.Background(), c, []Topic{mainTopic, dlq}, false)
+	p, err := Apply(context.Background(), c, []Topic{mainTopic, dlq}, false, Options{})
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("err = %v, want ErrConflict", err)
 	}
@@ -92,5 +93,37 @@ func TestApplyConflictStillAppliesTheRest(t *testing.T) {
 	}
 	if c.topics[dlq.Name].Partitions != 3 {
 		t.Fatal("partitions were lowered")
+	}
+}
+
+func TestApplyDestructiveOnlyWithTheOption(t *testing.T) {
+	existing := func() *fakeCluster {
+		return &fakeCluster{brokers: 3, topics: map[string]Actual{
+			mainTopic.Name: {Name: mainTopic.Name, Partitions: 3, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"cleanup.policy": "delete", "retention.ms": "-1",
+					"min.compaction.lag.ms": "604800000", "min.insync.replicas": "2"})},
+		}}
+	}
+	c := existing()
+	p, err := Apply(context.Background(), c, []Topic{mainTopic}, false, Options{})
+	if !errors.Is(err, ErrConflict) || len(p.Conflicts) != 3 {
+		t.Fatalf("without the option: err %v, conflicts %+v", err, p.Conflicts)
+	}
+	if len(c.calls) != 0 || c.topics[mainTopic.Name].Partitions != 3 || c.topics[mainTopic.Name].Configs["retention.ms"] != "-1" {
+		t.Fatalf("without the option the cluster changed: calls %q, topic %+v", c.calls, c.topics[mainTopic.Name])
+	}
+	for _, cf := range p.Conflicts {
+		if !cf.Destructive || !strings.Contains(cf.Reason, AllowDestructiveFlag) {
+			t.Errorf("conflict %+v: want destructive, naming %s", cf, AllowDestructiveFlag)
+		}
+	}
+
+	c = existing()
+	p, err = Apply(context.Background(), c, []Topic{mainTopic}, false, Options{AllowDestructive: true})
+	if err != nil || len(p.Conflicts) != 0 {
+		t.Fatalf("with the option: err %v, conflicts %+v", err, p.Conflicts)
+	}
+	if want := []string{"alter todos.task.events", "partitions todos.task.events"}; !reflect.DeepEqual(c.calls, want) {
+		t.Fatalf("calls = %q, want %q", c.calls, want)
 	}
 }

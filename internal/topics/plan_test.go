@@ -46,6 +46,7 @@ func TestMakePlan(t *testing.T) {
 		desired       []Topic
 		brokers       int
 		actual        map[string]Actual
+		opts          Options
 		want          []Action
 		wantConflicts []string // substrings, one per conflict
 		wantWarnings  int
@@ -94,10 +95,77 @@ func TestMakePlan(t *testing.T) {
 			name:    "differing configs are altered, only those",
 			desired: []Topic{mainTopic}, brokers: 3,
 			actual: map[string]Actual{mainTopic.Name: {Name: mainTopic.Name, Partitions: 6, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "86400000",
+					"retention.ms": "2592000000", "min.insync.replicas": "1"})}},
+			want: []Action{{Topic: mainTopic.Name, Kind: AlterConfigs, Changes: []Change{
+				{Key: "min.compaction.lag.ms", From: "86400000", To: "604800000"},
+				{Key: "min.insync.replicas", From: "1", To: "2"}}}},
+		},
+		{
+			name:    "raising retention.ms from a limit, or from unlimited to unlimited, is not destructive",
+			desired: []Topic{dlq}, brokers: 3,
+			actual: map[string]Actual{dlq.Name: {Name: dlq.Name, Partitions: 1, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"retention.ms": "86400000"})}},
+			want: []Action{{Topic: dlq.Name, Kind: AlterConfigs,
+				Changes: []Change{{Key: "retention.ms", From: "86400000", To: "2592000000"}}}},
+		},
+		{
+			name:    "changing cleanup.policy is a conflict without --allow-destructive; the rest is applied",
+			desired: []Topic{mainTopic}, brokers: 3,
+			actual: map[string]Actual{mainTopic.Name: {Name: mainTopic.Name, Partitions: 6, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"cleanup.policy": "delete", "min.compaction.lag.ms": "604800000",
+					"retention.ms": "2592000000", "min.insync.replicas": "1"})}},
+			want: []Action{{Topic: mainTopic.Name, Kind: AlterConfigs,
+				Changes: []Change{{Key: "min.insync.replicas", From: "1", To: "2"}}}},
+			wantConflicts: []string{"cleanup.policy delete -> compact"},
+		},
+		{
+			name:    "changing cleanup.policy with --allow-destructive is applied and marked",
+			desired: []Topic{mainTopic}, brokers: 3, opts: Options{AllowDestructive: true},
+			actual: map[string]Actual{mainTopic.Name: {Name: mainTopic.Name, Partitions: 6, ReplicationFactor: 3,
 				Configs: withDefaults(map[string]string{"cleanup.policy": "delete", "min.compaction.lag.ms": "604800000",
 					"retention.ms": "2592000000", "min.insync.replicas": "2"})}},
 			want: []Action{{Topic: mainTopic.Name, Kind: AlterConfigs,
-				Changes: []Change{{Key: "cleanup.policy", From: "delete", To: "compact"}}}},
+				Changes: []Change{{Key: "cleanup.policy", From: "delete", To: "compact", Destructive: true}}}},
+		},
+		{
+			name:    "lowering retention.ms is a conflict without --allow-destructive",
+			desired: []Topic{dlq}, brokers: 3,
+			actual: map[string]Actual{dlq.Name: {Name: dlq.Name, Partitions: 1, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"retention.ms": "5184000000"})}},
+			want:          []Action{{Topic: dlq.Name, Kind: Unchanged}},
+			wantConflicts: []string{"retention.ms lowered 5184000000 -> 2592000000"},
+		},
+		{
+			name:    "lowering retention.ms from unlimited (-1) is a conflict",
+			desired: []Topic{dlq}, brokers: 3,
+			actual: map[string]Actual{dlq.Name: {Name: dlq.Name, Partitions: 1, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"retention.ms": "-1"})}},
+			want:          []Action{{Topic: dlq.Name, Kind: Unchanged}},
+			wantConflicts: []string{"retention.ms lowered -1 -> 2592000000"},
+		},
+		{
+			name: "lowering retention.bytes is a conflict, raising it to unlimited is not",
+			desired: []Topic{
+				{Name: "a", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.bytes": "1000"}},
+				{Name: "b", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.bytes": "-1"}},
+			},
+			brokers: 1,
+			actual: map[string]Actual{
+				"a": {Name: "a", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.bytes": "2000"}},
+				"b": {Name: "b", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.bytes": "2000"}},
+			},
+			want: []Action{{Topic: "a", Kind: Unchanged},
+				{Topic: "b", Kind: AlterConfigs, Changes: []Change{{Key: "retention.bytes", From: "2000", To: "-1"}}}},
+			wantConflicts: []string{"retention.bytes lowered 2000 -> 1000"},
+		},
+		{
+			name:    "lowering retention.ms with --allow-destructive is applied and marked",
+			desired: []Topic{dlq}, brokers: 3, opts: Options{AllowDestructive: true},
+			actual: map[string]Actual{dlq.Name: {Name: dlq.Name, Partitions: 1, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"retention.ms": "5184000000"})}},
+			want: []Action{{Topic: dlq.Name, Kind: AlterConfigs,
+				Changes: []Change{{Key: "retention.ms", From: "5184000000", To: "2592000000", Destructive: true}}}},
 		},
 		{
 			name:    "a config the broker does not report is set",
@@ -109,21 +177,40 @@ func TestMakePlan(t *testing.T) {
 			wantWarnings: 1,
 		},
 		{
-			name:    "more partitions declared are added",
+			name:    "more partitions declared is a conflict without --allow-destructive (keys re-mapped)",
 			desired: []Topic{mainTopic}, brokers: 3,
 			actual: map[string]Actual{mainTopic.Name: {Name: mainTopic.Name, Partitions: 1, ReplicationFactor: 3,
 				Configs: withDefaults(mainTopic.Configs)}},
-			want: []Action{{Topic: mainTopic.Name, Kind: AddPartitions, Partitions: 6, FromPartitions: 1}},
+			want:          []Action{{Topic: mainTopic.Name, Kind: Unchanged}},
+			wantConflicts: []string{"has 1 partitions, declared 6: adding partitions re-maps keys"},
 		},
 		{
-			name:    "configs and partitions both differ: two actions",
+			name:    "more partitions declared are added with --allow-destructive",
+			desired: []Topic{mainTopic}, brokers: 3, opts: Options{AllowDestructive: true},
+			actual: map[string]Actual{mainTopic.Name: {Name: mainTopic.Name, Partitions: 1, ReplicationFactor: 3,
+				Configs: withDefaults(mainTopic.Configs)}},
+			want: []Action{{Topic: mainTopic.Name, Kind: AddPartitions, Partitions: 6, FromPartitions: 1, Destructive: true}},
+		},
+		{
+			name:    "configs and partitions both differ: the config is raised, the partitions are a conflict",
 			desired: []Topic{mainTopic}, brokers: 3,
 			actual: map[string]Actual{mainTopic.Name: {Name: mainTopic.Name, Partitions: 3, ReplicationFactor: 3,
 				Configs: withDefaults(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "604800000",
 					"retention.ms": "1", "min.insync.replicas": "2"})}},
 			want: []Action{
 				{Topic: mainTopic.Name, Kind: AlterConfigs, Changes: []Change{{Key: "retention.ms", From: "1", To: "2592000000"}}},
-				{Topic: mainTopic.Name, Kind: AddPartitions, Partitions: 6, FromPartitions: 3},
+			},
+			wantConflicts: []string{"has 3 partitions, declared 6"},
+		},
+		{
+			name:    "configs and partitions both differ with --allow-destructive: two actions",
+			desired: []Topic{mainTopic}, brokers: 3, opts: Options{AllowDestructive: true},
+			actual: map[string]Actual{mainTopic.Name: {Name: mainTopic.Name, Partitions: 3, ReplicationFactor: 3,
+				Configs: withDefaults(map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "604800000",
+					"retention.ms": "1", "min.insync.replicas": "2"})}},
+			want: []Action{
+				{Topic: mainTopic.Name, Kind: AlterConfigs, Changes: []Change{{Key: "retention.ms", From: "1", To: "2592000000"}}},
+				{Topic: mainTopic.Name, Kind: AddPartitions, Partitions: 6, FromPartitions: 3, Destructive: true},
 			},
 		},
 		{
@@ -155,7 +242,7 @@ func TestMakePlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := MakePlan(tt.desired, tt.brokers, tt.actual)
+			p := MakePlan(tt.desired, tt.brokers, tt.actual, tt.opts)
 			if !reflect.DeepEqual(p.Actions, tt.want) {
 				t.Errorf("actions\n got %+v\nwant %+v", p.Actions, tt.want)
 			}

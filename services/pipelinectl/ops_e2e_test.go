@@ -115,6 +115,36 @@ func TestE2ETopicsApplyCreatesDeclaredTopicsThenIsANoOp(t *testing.T) {
 	if actual, err = admin.Describe(ctx, []string{a}); err != nil || actual[a].Partitions != 3 {
 		t.Fatalf("partitions after a refused lowering: %+v, %v", actual[a], err)
 	}
+
+	// irreversible changes (more partitions, a lower retention.ms, another cleanup.policy) are
+	// conflicts without --allow-destructive: reported, exit 1, nothing changed
+	destr := strings.ReplaceAll(readFile(t, file), "partitions: 3", "partitions: 4")
+	destr = strings.ReplaceAll(destr, `retention.ms: "2592000000"`, `retention.ms: "86400000"`)
+	destr = strings.ReplaceAll(destr, "cleanup.policy: compact", "cleanup.policy: delete")
+	destructive := scratchTopicsFile(t, destr)
+	out = mustRun(t, env, exitFailure, "topics", "apply", "--file", destructive)
+	for _, want := range []string{"NOT APPLIED: has 3 partitions, declared 4", "retention.ms lowered 2592000000 -> 86400000",
+		"cleanup.policy compact -> delete", "--allow-destructive"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("without --allow-destructive the output lacks %q:\n%s", want, out)
+		}
+	}
+	out = mustRun(t, env, exitOK, "topics", "apply", "--file", destructive, "--dry-run", "--allow-destructive")
+	if !strings.Contains(out, a+": would raise partitions: 3 -> 4 (DESTRUCTIVE") || !strings.Contains(out, "retention.ms 2592000000 -> 86400000 (DESTRUCTIVE)") {
+		t.Errorf("--dry-run --allow-destructive does not show the changes:\n%s", out)
+	}
+	if actual, err = admin.Describe(ctx, []string{a}); err != nil || actual[a].Partitions != 3 ||
+		actual[a].Configs["retention.ms"] != "2592000000" || actual[a].Configs["cleanup.policy"] != "compact" {
+		t.Fatalf("topic changed without --allow-destructive: %+v, %v", actual[a], err)
+	}
+	out = mustRun(t, env, exitOK, "topics", "apply", "--file", destructive, "--allow-destructive")
+	if !strings.Contains(out, a+": partitions raised: 3 -> 4") {
+		t.Errorf("--allow-destructive did not raise the partitions:\n%s", out)
+	}
+	if actual, err = admin.Describe(ctx, []string{a}); err != nil || actual[a].Partitions != 4 ||
+		actual[a].Configs["retention.ms"] != "86400000" || actual[a].Configs["cleanup.policy"] != "delete" {
+		t.Fatalf("topic after --allow-destructive: %+v, %v", actual[a], err)
+	}
 }
 
 func readFile(t *testing.T, path string) string {

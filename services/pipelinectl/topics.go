@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -27,8 +26,9 @@ func (a *app) topicsCmd() *cobra.Command {
 
 func (a *app) topicsApplyCmd() *cobra.Command {
 	var (
-		file   string
-		dryRun bool
+		file             string
+		dryRun           bool
+		allowDestructive bool
 	)
 	cmd := &cobra.Command{
 		Use:   "apply",
@@ -37,16 +37,27 @@ func (a *app) topicsApplyCmd() *cobra.Command {
 
   - a missing topic is created with its partitions, replication and configs;
   - a config that differs is altered (incremental alter: other configs stay);
-  - a partition count below the declared one is raised.
+  - a partition count below the declared one is raised (only with
+    --allow-destructive, see below).
 
 It never deletes a topic, lowers a partition count or changes a replication
 factor: such a difference is reported and the command exits 1 (after applying
-everything else). On a cluster with fewer brokers than the declared replication
+everything else).
+
+Irreversible changes are reported the same way (NOT APPLIED, exit 1) unless
+--allow-destructive is given: lowering retention.ms, retention.bytes,
+local.retention.ms/bytes, delete.retention.ms, min.compaction.lag.ms or
+max.message.bytes (records beyond the new limit are deleted or refused);
+changing cleanup.policy (compaction or deletion removes records at once); and
+adding partitions (keys are re-mapped to partitions, so a key's new records
+land in another partition than its earlier ones: per-key ordering breaks).
+--dry-run shows them; with --allow-destructive they are marked DESTRUCTIVE. On a cluster with fewer brokers than the declared replication
 factor, the factor is lowered to the broker count with a warning, and
 min.insync.replicas is only set where the replication factor is at least 3.
 A second run changes nothing and says so.`,
 		Example: `  pipelinectl topics apply
   pipelinectl topics apply --dry-run
+  pipelinectl topics apply --dry-run --allow-destructive   # what the flag would change
   pipelinectl topics apply --file topics/topics.yaml -o json`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,7 +70,7 @@ A second run changes nothing and says so.`,
 				return err
 			}
 			defer admin.Close()
-			plan, err := topics.Apply(cmd.Context(), admin, declared, dryRun)
+			plan, err := topics.Apply(cmd.Context(), admin, declared, dryRun, topics.Options{AllowDestructive: allowDestructive})
 			if plan.Actions == nil && err != nil {
 				return err
 			}
@@ -68,11 +79,12 @@ A second run changes nothing and says so.`,
 			}
 			type result struct {
 				topics.Plan
-				DryRun bool   `json:"dry_run"`
-				NoOp   bool   `json:"no_op"`
-				Error  string `json:"error,omitempty"`
+				DryRun           bool   `json:"dry_run"`
+				AllowDestructive bool   `json:"allow_destructive"`
+				NoOp             bool   `json:"no_op"`
+				Error            string `json:"error,omitempty"`
 			}
-			res := result{Plan: plan, DryRun: dryRun, NoOp: plan.NoOp() && len(plan.Conflicts) == 0}
+			res := result{Plan: plan, DryRun: dryRun, AllowDestructive: allowDestructive, NoOp: plan.NoOp() && len(plan.Conflicts) == 0}
 			if err != nil {
 				res.Error = err.Error()
 			}
@@ -80,16 +92,16 @@ A second run changes nothing and says so.`,
 				return perr
 			}
 			if err != nil {
-				if errors.Is(err, topics.ErrConflict) {
-					return reported{err}
-				}
-				return err
+				// the result (with the error) is printed: main only sets the exit code
+				return reported{err}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", topics.DefaultFile, "topics declaration")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, change nothing")
+	cmd.Flags().BoolVar(&allowDestructive, strings.TrimPrefix(topics.AllowDestructiveFlag, "--"), false,
+		"also apply irreversible changes: lower retention/size limits, change cleanup.policy, add partitions")
 	return cmd
 }
 
@@ -118,17 +130,30 @@ func printPlan(w io.Writer, p topics.Plan, dryRun bool) {
 				if from == "" {
 					from = "(unset)"
 				}
-				ch = append(ch, fmt.Sprintf("%s %s -> %s", c.Key, from, c.To))
+				mark := ""
+				if c.Destructive {
+					mark = " (DESTRUCTIVE)"
+				}
+				ch = append(ch, fmt.Sprintf("%s %s -> %s%s", c.Key, from, c.To, mark))
 			}
 			fmt.Fprintf(w, "%s: %s: %s\n", act.Topic, verb[act.Kind], strings.Join(ch, ", "))
 		case topics.AddPartitions:
-			fmt.Fprintf(w, "%s: %s: %d -> %d\n", act.Topic, verb[act.Kind], act.FromPartitions, act.Partitions)
+			fmt.Fprintf(w, "%s: %s: %d -> %d (DESTRUCTIVE: keys are re-mapped to partitions)\n", act.Topic, verb[act.Kind], act.FromPartitions, act.Partitions)
 		}
 	}
 	for _, c := range p.Conflicts {
 		fmt.Fprintf(w, "%s: NOT APPLIED: %s\n", c.Topic, c.Reason)
 	}
+	destructive := 0
+	for _, c := range p.Conflicts {
+		if c.Destructive {
+			destructive++
+		}
+	}
 	switch {
+	case len(p.Conflicts) > 0 && destructive > 0:
+		fmt.Fprintf(w, "%d difference(s) not applied, %d of them irreversible (%s applies those)\n",
+			len(p.Conflicts), destructive, topics.AllowDestructiveFlag)
 	case len(p.Conflicts) > 0:
 		fmt.Fprintf(w, "%d difference(s) not applied\n", len(p.Conflicts))
 	case p.NoOp():
