@@ -141,6 +141,27 @@ type Consumer struct {
 	workers  map[partKey]*worker
 	joined   atomic.Bool
 	lastPoll atomic.Int64
+	fatal    atomic.Pointer[error] // a fatal error of the publisher: Run stops with it
+}
+
+// failFatal records a fatal error (the first one wins): Run stops with it, /healthz reports it.
+func (c *Consumer) failFatal(err error) {
+	c.fatal.CompareAndSwap(nil, &err)
+}
+
+// fatalErr is the fatal error recorded, or the one the publisher reports (a *Producer that hit
+// one can never write a retry or DLQ copy again).
+func (c *Consumer) fatalErr() error {
+	if e := c.fatal.Load(); e != nil {
+		return *e
+	}
+	if p, ok := c.pub.(interface{ Err() error }); ok {
+		if err := p.Err(); err != nil {
+			c.failFatal(err)
+			return err
+		}
+	}
+	return nil
 }
 
 type partKey struct {
@@ -184,7 +205,8 @@ func (c *Consumer) Config() Config { return c.cfg }
 
 // Run joins the group, subscribes to the main and retry topics and processes records until ctx
 // ends; then it lets running handlers finish (up to ShutdownTimeout), commits the offsets of what
-// was done and leaves the group. It returns an error only for a fatal Kafka error or a bad setting.
+// was done and leaves the group. It returns an error only for a fatal Kafka error (the consumer's,
+// or the publisher's: a producer that can never write a retry or DLQ copy) or a bad setting.
 func (c *Consumer) Run(ctx context.Context) error {
 	conf := kafka.ConfigMap{}
 	for k, v := range c.cfg.Kafka {
@@ -225,6 +247,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		"types", c.routeNames())
 	var runErr error
 	for ctx.Err() == nil {
+		if err := c.fatalErr(); err != nil {
+			runErr = fmt.Errorf("consumer: %w", err)
+			break
+		}
 		ev := kc.Poll(100)
 		c.lastPoll.Store(time.Now().UnixNano())
 		switch e := ev.(type) {
@@ -365,7 +391,8 @@ func (c *Consumer) stopWorkers(ws []*worker) {
 // process takes one record to an outcome that lets its offset be stored: applied, skipped as a
 // duplicate or unrouted, forwarded to the retry topic, or dead-lettered. It returns an error only
 // when wait ended first (revoke or shutdown): the record is then left for the next owner. run is
-// the context of the handler's transaction; wait the one of the backoffs and delays.
+// the context of the handler's transaction and of the retry/DLQ copy's publishing (a copy in
+// flight at a revoke is awaited, up to ShutdownTimeout); wait the one of the backoffs and delays.
 func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause func(bool)) error {
 	topic := *m.TopicPartition.Topic
 	c.m.consumed.WithLabelValues(topic).Inc()
@@ -412,9 +439,9 @@ func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause fu
 				}
 				continue
 			}
-			return c.fail(wait, m, err, class)
+			return c.fail(run, wait, m, err, class)
 		default:
-			return c.fail(wait, m, err, class)
+			return c.fail(run, wait, m, err, class)
 		}
 	}
 }
@@ -478,8 +505,9 @@ func callHandler(ctx context.Context, h HandlerFunc, tx *sql.Tx, m *Message, ev 
 
 // fail sends m to the retry topic (a retriable error, rounds left) or to the DLQ, and waits until
 // Kafka has it. Publishing is retried for as long as it takes: the record's offset is stored only
-// once its copy is safe.
-func (c *Consumer) fail(ctx context.Context, m *kafka.Message, cause error, class Class) error {
+// once its copy is safe. A send in flight runs under run (a revoke lets it finish, up to
+// ShutdownTimeout); after a failed send, a stop (wait ended) abandons the record to the next owner.
+func (c *Consumer) fail(run, wait context.Context, m *kafka.Message, cause error, class Class) error {
 	now := c.now()
 	f := failureOf(m, c.cfg.GroupID, cause, class, now)
 	out := &kafka.Message{Key: m.Key, Value: m.Value}
@@ -497,17 +525,25 @@ func (c *Consumer) fail(ctx context.Context, m *kafka.Message, cause error, clas
 		what = "DLQ"
 	}
 	for n := 0; ; n++ {
-		err := c.pub.Publish(ctx, out)
+		err := c.pub.Publish(run, out)
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if run.Err() != nil {
+			return run.Err()
+		}
+		if errors.Is(err, ErrProducerFatal) {
+			c.failFatal(err)
+			c.log.Error("cannot publish to the "+what+": the producer failed for good, stopping", "err", err)
+			return err
 		}
 		d := c.cfg.Backoff.Delay(n, c.rnd)
+		if wait.Err() != nil {
+			return wait.Err()
+		}
 		c.log.Warn("cannot publish to the "+what+", retrying", "err", err, "in", d)
-		if !sleep(ctx, d) {
-			return ctx.Err()
+		if !sleep(wait, d) {
+			return wait.Err()
 		}
 	}
 	if what == "DLQ" {

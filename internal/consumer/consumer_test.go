@@ -60,9 +60,15 @@ func (s *fakeStore) Apply(_ context.Context, group string, m *Message, fn func(*
 type fakePublisher struct {
 	mu   sync.Mutex
 	sent []*kafka.Message
+	fn   func(ctx context.Context) error // before the send: e.g. a broker that does not answer
 }
 
-func (p *fakePublisher) Publish(_ context.Context, m *kafka.Message) error {
+func (p *fakePublisher) Publish(ctx context.Context, m *kafka.Message) error {
+	if p.fn != nil {
+		if err := p.fn(ctx); err != nil {
+			return err
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.sent = append(p.sent, m)
@@ -468,5 +474,73 @@ func TestHandlerPanicGoesToDLQ(t *testing.T) {
 	}
 	if msg := hdr(t, f.pub.sent[0], HeaderError); !strings.Contains(msg, "nil map somewhere") || !strings.Contains(msg, "goroutine") {
 		t.Errorf("error_message %q: want the panic value and the stack", msg)
+	}
+}
+
+// A fatal producer error stops the consumer: process returns it, Run would stop with it, and
+// /healthz fails, instead of retrying a publish that can never succeed.
+func TestFatalPublisherErrorStopsTheConsumer(t *testing.T) {
+	f := newFixture(t, func(int) error { return PermanentError(errors.New("bad")) })
+	fatal := fmt.Errorf("%w: out of order sequence", ErrProducerFatal)
+	f.pub.fn = func(context.Context) error { return fatal }
+	err := f.c.process(context.Background(), context.Background(), record(events.Topic, "ok", "e1", events.TypeCreated), func(bool) {})
+	if !errors.Is(err, ErrProducerFatal) {
+		t.Fatalf("process: %v, want the fatal producer error", err)
+	}
+	if err := f.c.fatalErr(); !errors.Is(err, ErrProducerFatal) {
+		t.Fatalf("fatalErr: %v", err)
+	}
+	f.c.lastPoll.Store(time.Now().UnixNano())
+	if err := f.c.healthy(); !errors.Is(err, ErrProducerFatal) {
+		t.Fatalf("healthy: %v, want the fatal error", err)
+	}
+}
+
+func TestProducerRecordsFatalError(t *testing.T) {
+	p, err := NewProducer("127.0.0.1:1", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Err() != nil {
+		t.Fatalf("new producer: %v", p.Err())
+	}
+	p.p.TestFatalError(kafka.ErrOutOfOrderSequenceNumber, "test fatal")
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	topic := "t"
+	err = p.Publish(context.Background(), &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}})
+	if !errors.Is(err, ErrProducerFatal) || Classify(err) == Transient {
+		t.Fatalf("Publish after a fatal error: %v (class %v), want ErrProducerFatal, not transient", err, Classify(err))
+	}
+}
+
+// A retry/DLQ copy in flight when the partition is revoked is awaited (under the run context),
+// not abandoned.
+func TestCopyInFlightAtRevokeIsAwaited(t *testing.T) {
+	f := newFixture(t, func(int) error { return PermanentError(errors.New("bad")) })
+	started, release := make(chan struct{}), make(chan struct{})
+	f.pub.fn = func(ctx context.Context) error {
+		close(started)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	wait, revoke := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- f.c.process(context.Background(), wait, record(events.Topic, "ok", "e1", events.TypeCreated), func(bool) {})
+	}()
+	<-started
+	revoke()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := <-done; err != nil || len(f.pub.sent) != 1 {
+		t.Fatalf("process: %v, %d sent: want the copy awaited and the record done", err, len(f.pub.sent))
 	}
 }

@@ -14,7 +14,7 @@ import (
 // blocks on a rebalance, which waits at most ShutdownTimeout for in-flight handlers.
 const stallAfter = 60 * time.Second
 
-// Handler serves GET /metrics (Prometheus), /healthz (the poll loop is alive) and /readyz (the
+// Handler serves GET /metrics (Prometheus), /healthz (the poll loop is alive, no fatal error) and /readyz (the
 // consumer has joined its group and Deps.Ready passes).
 func (c *Consumer) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -39,6 +39,9 @@ func (c *Consumer) Handler() http.Handler {
 }
 
 func (c *Consumer) healthy() error {
+	if err := c.fatalErr(); err != nil {
+		return err
+	}
 	last := c.lastPoll.Load()
 	if last == 0 {
 		return errors.New("not polling yet")

@@ -2,8 +2,10 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -17,9 +19,14 @@ type Publisher interface {
 // Producer is the Publisher on an idempotent Kafka producer: enable.idempotence=true, acks=all,
 // so a retried send never writes a record twice and an acknowledged one survives a broker loss.
 type Producer struct {
-	p    *kafka.Producer
-	done chan struct{}
+	p     *kafka.Producer
+	done  chan struct{}
+	fatal atomic.Pointer[error]
 }
+
+// ErrProducerFatal is wrapped by the errors of a producer that hit a fatal error (e.g. the
+// idempotent producer lost its sequence): it will never write again, the process must restart.
+var ErrProducerFatal = errors.New("fatal producer error")
 
 // NewProducer connects an idempotent producer; extra settings are added to (or override) its defaults.
 func NewProducer(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Producer, error) {
@@ -44,23 +51,64 @@ func NewProducer(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Pr
 		defer close(pr.done)
 		for ev := range p.Events() {
 			if e, ok := ev.(kafka.Error); ok {
-				log.Warn("producer", "err", e, "fatal", e.IsFatal())
+				if e.IsFatal() {
+					pr.setFatal(e)
+					log.Error("producer: fatal error, nothing more can be written", "err", e)
+				} else {
+					log.Warn("producer", "err", e)
+				}
 			}
 		}
 	}()
 	return pr, nil
 }
 
-// Publish implements Publisher.
+func (p *Producer) setFatal(err error) {
+	e := fmt.Errorf("%w: %w", ErrProducerFatal, err)
+	p.fatal.CompareAndSwap(nil, &e)
+}
+
+// Err returns the fatal error the producer hit (wrapping ErrProducerFatal), nil while it works.
+func (p *Producer) Err() error {
+	if e := p.fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// checkFatal looks for a fatal error after a failed send: its delivery report may come before
+// the error event.
+func (p *Producer) checkFatal() error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if err := p.p.GetFatalError(); err != nil {
+		p.setFatal(err)
+		return p.Err()
+	}
+	return nil
+}
+
+// Publish implements Publisher. After a fatal producer error it returns that error (wrapping
+// ErrProducerFatal), never retriable.
 func (p *Producer) Publish(ctx context.Context, m *kafka.Message) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
 	ch := make(chan kafka.Event, 1)
 	if err := p.p.Produce(m, ch); err != nil {
+		if ferr := p.checkFatal(); ferr != nil {
+			return ferr
+		}
 		return TransientError(fmt.Errorf("produce to %s: %w", *m.TopicPartition.Topic, err))
 	}
 	select {
 	case ev := <-ch:
 		dm := ev.(*kafka.Message)
 		if dm.TopicPartition.Error != nil {
+			if ferr := p.checkFatal(); ferr != nil {
+				return ferr
+			}
 			return TransientError(fmt.Errorf("produce to %s: %w", *m.TopicPartition.Topic, dm.TopicPartition.Error))
 		}
 		return nil
