@@ -544,3 +544,13 @@ func TestCopyInFlightAtRevokeIsAwaited(t *testing.T) {
 		t.Fatalf("process: %v, %d sent: want the copy awaited and the record done", err, len(f.pub.sent))
 	}
 }
+
+func TestProducerConfigUsesJavaPartitioner(t *testing.T) {
+	cfg := producerConfig("b:9092", kafka.ConfigMap{"linger.ms": 0})
+	for k, want := range map[string]kafka.ConfigValue{"partitioner": "murmur2_random", "enable.idempotence": true,
+		"acks": "all", "linger.ms": 0, "bootstrap.servers": "b:9092"} {
+		if cfg[k] != want {
+			t.Errorf("%s = %v, want %v", k, cfg[k], want)
+		}
+	}
+}

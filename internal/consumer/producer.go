@@ -33,15 +33,7 @@ func NewProducer(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Pr
 	if log == nil {
 		log = slog.Default()
 	}
-	cfg := kafka.ConfigMap{
-		"bootstrap.servers":  bootstrap,
-		"enable.idempotence": true,
-		"acks":               "all",
-		"linger.ms":          5,
-	}
-	for k, v := range extra {
-		cfg[k] = v
-	}
+	cfg := producerConfig(bootstrap, extra)
 	p, err := kafka.NewProducer(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: create producer: %w", err)
@@ -87,6 +79,24 @@ func (p *Producer) checkFatal() error {
 		return p.Err()
 	}
 	return nil
+}
+
+// producerConfig is the producer's configuration: idempotent, acks=all, and Java's partitioner
+// (murmur2_random, librdkafka's default is consistent_random): a keyed record the runtime or a
+// DLQ replay writes lands on the partition Debezium's (Java) producer puts that key on, so a
+// replayed event stays in order with the other events of its todo.
+func producerConfig(bootstrap string, extra kafka.ConfigMap) kafka.ConfigMap {
+	cfg := kafka.ConfigMap{
+		"bootstrap.servers":  bootstrap,
+		"enable.idempotence": true,
+		"acks":               "all",
+		"linger.ms":          5,
+		"partitioner":        "murmur2_random",
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	return cfg
 }
 
 // Publish implements Publisher. After a fatal producer error it returns that error (wrapping

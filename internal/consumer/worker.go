@@ -21,8 +21,8 @@ type worker struct {
 	queue    []*kafka.Message
 	last     kafka.Offset // highest offset queued: a re-fetch after resume is not queued twice
 	closed   bool
-	paused   bool // the partition is paused
-	backoff  bool // because of a backoff (else: because the queue is full)
+	paused   bool        // the partition is paused
+	backoff  bool        // because of a backoff (else: because the queue is full)
 	retry    *time.Timer // a failed Resume is tried again when it fires
 	signal   chan struct{}
 	done     chan struct{}
