@@ -142,6 +142,9 @@ type Consumer struct {
 	joined   atomic.Bool
 	lastPoll atomic.Int64
 	fatal    atomic.Pointer[error] // a fatal error of the publisher: Run stops with it
+
+	unroutedMu sync.Mutex
+	unrouted   map[string]bool // the type labels of consumer_events_unrouted_total in use
 }
 
 // failFatal records a fatal error (the first one wins): Run stops with it, /healthz reports it.
@@ -182,7 +185,8 @@ func New(cfg Config, r *Router, d Deps) (*Consumer, error) {
 		d.Log = slog.Default()
 	}
 	c := &Consumer{cfg: cfg, log: d.Log.With("group", cfg.GroupID), dec: d.Decoder, store: d.Store, pub: d.Publisher,
-		routes: map[string]HandlerFunc{}, ready: d.Ready, now: time.Now, workers: map[partKey]*worker{}}
+		routes: map[string]HandlerFunc{}, ready: d.Ready, now: time.Now, workers: map[partKey]*worker{},
+		unrouted: map[string]bool{}}
 	for _, t := range r.Types() {
 		c.routes[t] = r.handler(t)
 	}
@@ -341,9 +345,15 @@ func (c *Consumer) rebalance(kc *kafka.Consumer, ev kafka.Event) error {
 			}
 			c.m.lag.DeleteLabelValues(k.topic, strconv.Itoa(int(k.partition)))
 		}
+		left := len(c.workers)
 		c.mu.Unlock()
 		c.stopWorkers(ws)
 		lost := kc.AssignmentLost()
+		if lost || left == 0 {
+			// out of the group (the assignment was lost) or holding nothing until the next
+			// assignment: /readyz says so until then
+			c.joined.Store(false)
+		}
 		if !lost {
 			if _, err := kc.Commit(); err != nil && !isNoOffset(err) {
 				c.log.Warn("commit on revoke", "err", err)
@@ -395,11 +405,13 @@ func (c *Consumer) stopWorkers(ws []*worker) {
 // flight at a revoke is awaited, up to ShutdownTimeout); wait the one of the backoffs and delays.
 func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause func(bool)) error {
 	topic := *m.TopicPartition.Topic
-	c.m.consumed.WithLabelValues(topic).Inc()
 	if topic == c.cfg.RetryTopic {
 		if g, _ := Header(m.Headers, HeaderGroup); g != c.cfg.GroupID {
-			return nil // another group's retry: not ours to apply
+			return nil // another group's retry: not ours to apply (nor to count)
 		}
+	}
+	c.m.consumed.WithLabelValues(topic).Inc()
+	if topic == c.cfg.RetryTopic {
 		if t, err := time.Parse(time.RFC3339Nano, headerOr(m.Headers, HeaderRetryNotBefore, "")); err == nil {
 			if !sleep(wait, t.Sub(c.now())) {
 				return wait.Err()
@@ -450,7 +462,7 @@ func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause fu
 func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
 	typ, _ := Header(m.Headers, events.HeaderType)
 	if typ != "" && c.routes[typ] == nil {
-		c.m.unknownTypes.WithLabelValues(typ).Inc()
+		c.countUnrouted(typ)
 		return nil
 	}
 	id, _ := Header(m.Headers, events.HeaderID)
@@ -465,7 +477,7 @@ func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
 	case typ == "":
 		typ = d.Event.EventType()
 		if c.routes[typ] == nil {
-			c.m.unknownTypes.WithLabelValues(typ).Inc()
+			c.countUnrouted(typ)
 			return nil
 		}
 	case d.Event.EventType() != typ:
@@ -488,7 +500,27 @@ func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
 	}
 	c.m.handled.WithLabelValues(typ).Inc()
 	c.m.latency.WithLabelValues(typ).Observe(time.Since(start).Seconds())
+	for _, f := range msg.afterCommit {
+		f()
+	}
 	return nil
+}
+
+// maxUnroutedTypes bounds the type label of consumer_events_unrouted_total: the type comes from
+// the record (a header, or whatever decodes), so past that many distinct ones they count as "other".
+const maxUnroutedTypes = 20
+
+func (c *Consumer) countUnrouted(typ string) {
+	c.unroutedMu.Lock()
+	if !c.unrouted[typ] {
+		if len(c.unrouted) < maxUnroutedTypes {
+			c.unrouted[typ] = true
+		} else {
+			typ = "other"
+		}
+	}
+	c.unroutedMu.Unlock()
+	c.m.unknownTypes.WithLabelValues(typ).Inc()
 }
 
 // callHandler runs h, turning a panic into a permanent error (the record goes to the DLQ with the

@@ -247,6 +247,48 @@ func TestRetryDelayAndOtherGroups(t *testing.T) {
 	if f.calls != 3 {
 		t.Errorf("another group's retry record ran the handler")
 	}
+	if got := counterValue(t, f.c, "consumed", events.RetryTopic); got != 0 {
+		t.Errorf("consumed{retry topic} = %v: another group's skipped retry record was counted", got)
+	}
+	if got := counterValue(t, f.c, "consumed", events.Topic); got != 1 {
+		t.Errorf("consumed{main topic} = %v, want 1", got)
+	}
+}
+
+func TestAfterCommitRunsOnlyOnceCommitted(t *testing.T) {
+	var ran []string
+	fail := true
+	f := newFixture(t, func(int) error { return nil })
+	r := NewRouter()
+	Handle(r, func(ctx context.Context, tx *sql.Tx, m *Message, ev events.TodoCreated) error {
+		m.AfterCommit(func() { ran = append(ran, m.EventID) })
+		if fail {
+			return PermanentError(errors.New("no"))
+		}
+		return nil
+	})
+	f.c.routes[events.TypeCreated] = r.handler(events.TypeCreated)
+	f.process(t, record(events.Topic, "ok", "e1", events.TypeCreated)) // fails: to the DLQ
+	fail = false
+	f.process(t, record(events.Topic, "ok", "e2", events.TypeCreated))
+	f.process(t, record(events.Topic, "ok", "e2", events.TypeCreated)) // duplicate
+	if len(ran) != 1 || ran[0] != "e2" {
+		t.Fatalf("after-commit hooks ran for %v, want [e2]", ran)
+	}
+}
+
+func TestUnroutedTypeLabelsAreCapped(t *testing.T) {
+	f := newFixture(t, func(int) error { return nil })
+	for i := range maxUnroutedTypes + 5 {
+		f.process(t, record(events.Topic, "ok", fmt.Sprint("e", i), fmt.Sprint("junk.type.", i)))
+	}
+	f.process(t, record(events.Topic, "ok", "again", "junk.type.0")) // a known label keeps its own
+	if got := counterValue(t, f.c, "unknownTypes", "other"); got != 5 {
+		t.Errorf("unrouted{other} = %v, want 5", got)
+	}
+	if got := counterValue(t, f.c, "unknownTypes", "junk.type.0"); got != 2 {
+		t.Errorf("unrouted{junk.type.0} = %v, want 2", got)
+	}
 }
 
 func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
@@ -411,7 +453,7 @@ func BenchmarkProcess(b *testing.B) {
 func counterValue(t *testing.T, c *Consumer, field, label string) float64 {
 	t.Helper()
 	names := map[string]string{"duplicates": "consumer_events_duplicate_total", "unknownTypes": "consumer_events_unrouted_total",
-		"deadLettered": "consumer_dead_lettered_total"}
+		"deadLettered": "consumer_dead_lettered_total", "consumed": "consumer_records_consumed_total"}
 	mfs, err := c.gather.Gather()
 	if err != nil {
 		t.Fatal(err)

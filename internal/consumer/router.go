@@ -22,7 +22,14 @@ type Message struct {
 	Offset    int64
 	SchemaID  int
 	Headers   []kafka.Header
+
+	afterCommit []func()
 }
+
+// AfterCommit registers f to run once the handler's transaction has committed (not at all if it
+// rolls back, or if the event turns out to be a duplicate): for what must only happen once the
+// effect is durable, e.g. a log line saying it was recorded.
+func (m *Message) AfterCommit(f func()) { m.afterCommit = append(m.afterCommit, f) }
 
 // HandlerFunc applies one event. Its database effect goes through tx, the transaction in which the
 // runtime records the event id as processed: both commit together or neither does, so an event is

@@ -88,7 +88,9 @@ func routes(log *slog.Logger) *consumer.Router {
             VALUES ($1, $2, $3, $4)`, m.EventID, ev.UserID, ev.TodoID, msg); err != nil {
 			return fmt.Errorf("record notification: %w", err)
 		}
-		log.Info("notification recorded", "event_id", m.EventID, "user_id", ev.UserID, "todo_id", ev.TodoID)
+		m.AfterCommit(func() { // not before: the transaction may still fail, or roll back
+			log.Info("notification recorded", "event_id", m.EventID, "user_id", ev.UserID, "todo_id", ev.TodoID)
+		})
 		return nil
 	})
 	return r
