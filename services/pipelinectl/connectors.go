@@ -64,7 +64,10 @@ e.g. ${env:DEBEZIUM_DB_PASSWORD}, and Connect keeps them unresolved.
 
 --set KEY=VALUE overrides one config key in every file applied, for what
 differs between deployments and is no secret (the database host name in
-docker-compose.yml, say).`,
+docker-compose.yml, say). A key that looks like a secret (a word of it holds
+password, secret, token, credential, jaas, or is a key such as api.key or
+sslkey; record keys such as key.converter are fine) is refused unless its
+value is a config provider reference: --set 'database.password=${env:VAR}'.`,
 		Example: `  pipelinectl connectors apply
   pipelinectl connectors apply connectors/todos-outbox.json --wait 5m
   pipelinectl connectors apply -o json | jq '.[].action'
@@ -79,6 +82,9 @@ docker-compose.yml, say).`,
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok || k == "" {
 					return usagef("--set wants KEY=VALUE, got %q", kv)
+				}
+				if err := connectors.CheckOverride(k, v); err != nil {
+					return usageError{err}
 				}
 				overrides[k] = v
 			}
@@ -122,7 +128,7 @@ docker-compose.yml, say).`,
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for each connector and its tasks to run")
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "KEY=VALUE overriding a config key of every connector applied (repeatable)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "KEY=VALUE overriding a non-secret config key of every connector applied (repeatable; secrets only as ${env:VAR})")
 	return cmd
 }
 
