@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -208,12 +207,19 @@ made meanwhile.`,
 				return err
 			}
 			msg, err := c.ResetOffsets(cmd.Context(), name)
-			var apiErr *connect.APIError
-			if errors.As(err, &apiErr) {
-				return reported{err}
-			}
 			if err != nil {
-				return err
+				// an API error (Connect refused the reset) or a transport one: printed as the
+				// result, in text and JSON, so a script sees why
+				if perr := a.emit(struct {
+					Name   string `json:"name"`
+					Action string `json:"action"`
+					Error  string `json:"error"`
+				}{name, "error", err.Error()}, func(w io.Writer) {
+					fmt.Fprintf(w, "%s: reset failed: %s\n", name, err)
+				}); perr != nil {
+					return perr
+				}
+				return reported{err}
 			}
 			return a.emit(struct {
 				Name    string           `json:"name"`

@@ -101,8 +101,33 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, environ m
 		a.log.Error(cmd.CommandPath()+" failed", "err", rep.err)
 		return exitFailure
 	default:
+		a.emitError(cmd, err)
 		a.log.Error(cmd.CommandPath()+" failed", "err", err)
 		return exitFailure
+	}
+}
+
+// errorResult is what a failed command prints on stdout with --output json when it printed no
+// result of its own: a script reading stdout gets an object, not nothing.
+type errorResult struct {
+	Command string `json:"command"`
+	Name    string `json:"name,omitempty"`
+	Action  string `json:"action"`
+	Error   string `json:"error"`
+}
+
+// emitError prints err as an errorResult (one line) with --output json. Name is the command's
+// argument when it has exactly one (a connector, a topic). The dlq commands print their own.
+func (a *app) emitError(cmd *cobra.Command, err error) {
+	if a.output != "json" || cmd == nil || strings.HasPrefix(cmd.CommandPath(), "pipelinectl dlq") {
+		return
+	}
+	res := errorResult{Command: strings.TrimPrefix(cmd.CommandPath(), "pipelinectl "), Action: "error", Error: err.Error()}
+	if pos := cmd.Flags().Args(); len(pos) == 1 {
+		res.Name = pos[0]
+	}
+	if werr := json.NewEncoder(a.stdout).Encode(res); werr != nil {
+		a.log.Error("write result", "err", werr)
 	}
 }
 

@@ -76,13 +76,21 @@ after trying the others.`,
 			if results == nil && err != nil {
 				return err
 			}
+			if err != nil && !errors.Is(err, registry.ErrRefused) {
+				// the registry failed part-way: the text shows what was done, then main reports
+				// the error (with -o json as an error object, not as a partial result list)
+				if a.output != "json" {
+					printRegistered(a.stdout, results)
+				}
+				return err
+			}
 			if perr := a.emit(results, func(w io.Writer) { printRegistered(w, results) }); perr != nil {
 				return perr
 			}
-			if errors.Is(err, registry.ErrRefused) {
+			if err != nil {
 				return reported{err}
 			}
-			return err
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&compatFile, "compatibility", "", "compatibility levels file (default: the built-in schemas/compatibility.yaml)")
