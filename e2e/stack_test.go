@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -75,10 +76,10 @@ func setup() error {
 	defer cancel()
 
 	if st.db, err = sqlx.Open("pgx", dbURL); err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
+		return fmt.Errorf("PostgreSQL at %s: %w", redactURL(dbURL), err)
 	}
 	if err := st.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("PostgreSQL at %s: %w", dbURL, err)
+		return fmt.Errorf("PostgreSQL at %s: %w", redactURL(dbURL), err)
 	}
 	if err := httpOK(ctx, st.apiURL+"/readyz"); err != nil {
 		return fmt.Errorf("todo-api: %w", err)
@@ -185,4 +186,26 @@ func call(t testing.TB, method, path, tok, contentType string, body []byte) apiR
 		r.Code = eb.Error.Code
 	}
 	return r
+}
+
+// redactURL is a database URL fit for a test log: its password replaced by "xxxxx" (and
+// nothing of it if it does not parse, since it may hold the password anywhere).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(TODO_API_DATABASE_URL, unparseable)"
+	}
+	return u.Redacted()
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://todo_api:s3cr3t@127.0.0.1:5432/todos?sslmode=disable": "postgres://todo_api:xxxxx@127.0.0.1:5432/todos?sslmode=disable",
+		"postgres://127.0.0.1/todos":                                      "postgres://127.0.0.1/todos",
+		"postgres://u:s3cr3t@[::1/x":                                      "(TODO_API_DATABASE_URL, unparseable)",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
