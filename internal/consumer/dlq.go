@@ -106,11 +106,9 @@ func ReadDLQ(ctx context.Context, bootstrap, topic string) ([]DLQEntry, error) {
 		switch ev := c.Poll(200).(type) {
 		case *kafka.Message:
 			tp := ev.TopicPartition
-			if of, ok := Header(ev.Headers, HeaderReplayOf); ok && len(ev.Value) == 0 {
-				if o, err := strconv.ParseInt(of, 10, 64); err == nil {
-					at, _ := time.Parse(time.RFC3339Nano, headerOr(ev.Headers, HeaderReplayedAt, ""))
-					marks[[2]int64{int64(tp.Partition), o}] = mark{at, headerOr(ev.Headers, HeaderReplayTopic, "")}
-				}
+			if o, to, ok := replayMarkerOf(ev); ok {
+				at, _ := time.Parse(time.RFC3339Nano, headerOr(ev.Headers, HeaderReplayedAt, ""))
+				marks[[2]int64{int64(tp.Partition), o}] = mark{at, to}
 				continue
 			}
 			entries = append(entries, DLQEntry{Partition: tp.Partition, Offset: int64(tp.Offset), Timestamp: ev.Timestamp,
@@ -133,6 +131,25 @@ func ReadDLQ(ctx context.Context, bootstrap, topic string) ([]DLQEntry, error) {
 		return entries[i].Offset < entries[j].Offset
 	})
 	return entries, nil
+}
+
+// replayMarkerOf recognises a replay marker: no value, and both replayed_dlq_offset (a number)
+// and replayed_to_topic. A dead-lettered record of a replay (it carries replayed_dlq_offset but
+// not replayed_to_topic) is an entry, not a marker, even with an empty value.
+func replayMarkerOf(m *kafka.Message) (offset int64, to string, ok bool) {
+	if len(m.Value) != 0 {
+		return 0, "", false
+	}
+	of, ok1 := Header(m.Headers, HeaderReplayOf)
+	to, ok2 := Header(m.Headers, HeaderReplayTopic)
+	if !ok1 || !ok2 || to == "" {
+		return 0, "", false
+	}
+	o, err := strconv.ParseInt(of, 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return o, to, true
 }
 
 // ReplayMessage is the record a replay of e writes: e's key, value and original headers (the

@@ -41,3 +41,29 @@ func TestFailureHeadersRoundTripAndReplay(t *testing.T) {
 		t.Errorf("marker %+v", mk)
 	}
 }
+
+func TestReplayMarkerNeedsItsHeaders(t *testing.T) {
+	e := DLQEntry{Partition: 0, Offset: 7, Key: []byte("k"), Value: []byte("v"),
+		Headers: []kafka.Header{{Key: events.HeaderID, Value: []byte("e1")}}}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if o, to, ok := replayMarkerOf(ReplayMarker(e, events.DLQTopic, "main", now)); !ok || o != 7 || to != "main" {
+		t.Fatalf("marker not recognised: %d %q %v", o, to, ok)
+	}
+	// a replayed record with an empty value (a tombstone) that lands in a DLQ (replay --to it):
+	// it carries replayed_dlq_offset, but it is an entry, not a marker
+	again := ReplayMessage(e, events.DLQTopic, now)
+	again.Value = nil
+	if _, _, ok := replayMarkerOf(again); ok {
+		t.Fatal("a replayed record with no value taken for a marker")
+	}
+	bad := ReplayMarker(e, events.DLQTopic, "main", now)
+	bad.Headers[0].Value = []byte("x")
+	if _, _, ok := replayMarkerOf(bad); ok {
+		t.Fatal("a marker with a non-numeric offset accepted")
+	}
+	withValue := ReplayMarker(e, events.DLQTopic, "main", now)
+	withValue.Value = []byte("v")
+	if _, _, ok := replayMarkerOf(withValue); ok {
+		t.Fatal("a record with a value taken for a marker")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/todocdc/pipeline/internal/consumer"
 	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/internal/topics"
 )
 
 // dlqRecord is one DLQ entry as dlq list/show print it.
@@ -195,7 +196,10 @@ consumer that had already applied it skips it.`,
 		Long: `replay writes each chosen record (by DLQ offset, or --all that were not replayed
 yet) back to its original topic (or --to), with its key, value and original
 headers, then writes a marker into the DLQ recording the replay. A record
-already replayed is refused unless --force.`,
+already replayed is skipped (and said so) unless --force: a replay that
+failed partway lists what it replayed, and running it again does the rest.
+When a target topic is compacted, a warning says that compaction may keep
+the replayed (older) event as the latest of its key.`,
 		Args: args(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if replayAll == (len(argv) > 0) {
@@ -219,43 +223,51 @@ already replayed is refused unless --force.`,
 			} else if chosen, err = pick(entries, offsets); err != nil {
 				return err
 			}
-			if !force {
-				for _, e := range chosen {
-					if !e.ReplayedAt.IsZero() {
-						return fmt.Errorf("offset %d was already replayed at %s (to %s): --force to replay it again",
-							e.Offset, e.ReplayedAt.Format(time.RFC3339), e.ReplayedTo)
-					}
-				}
-			}
-			pub, err := consumer.NewProducer(a.bootstrapServers, a.log, nil)
-			if err != nil {
-				return err
-			}
-			defer pub.Close()
-			type result struct {
-				Offset  int64  `json:"offset"`
-				EventID string `json:"event_id,omitempty"`
-				Topic   string `json:"replayed_to"`
-			}
-			results := []result{}
+			results := []replayResult{}
+			var todo []consumer.DLQEntry
 			for _, e := range chosen {
+				if !force && !e.ReplayedAt.IsZero() {
+					// a re-run after a replay that failed partway: what was done is skipped
+					r := newReplayResult(e, replaySkipped)
+					r.Topic = e.ReplayedTo
+					r.Reason = fmt.Sprintf("already replayed at %s (--force to replay it again)", e.ReplayedAt.Format(time.RFC3339))
+					results = append(results, r)
+					continue
+				}
+				todo = append(todo, e)
+			}
+			a.warnCompacted(cmd.Context(), todo, to)
+			var pub *consumer.Producer
+			if len(todo) > 0 {
+				if pub, err = consumer.NewProducer(a.bootstrapServers, a.log, nil); err != nil {
+					return err
+				}
+				defer pub.Close()
+			}
+			var failed error
+			for _, e := range todo {
+				if failed != nil {
+					results = append(results, newReplayResult(e, replayNotAttempted))
+					continue
+				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 				dest, err := consumer.Replay(ctx, pub, topic, e, to, time.Now())
 				cancel()
+				r := newReplayResult(e, replayDone)
+				r.Topic = dest
 				if err != nil {
-					return err
+					failed = err
+					r.Status, r.Reason = replayFailed, err.Error()
 				}
-				id, _ := consumer.Header(e.Headers, events.HeaderID)
-				results = append(results, result{e.Offset, id, dest})
+				results = append(results, r)
 			}
-			return a.emit(results, func(w io.Writer) {
-				if len(results) == 0 {
-					fmt.Fprintln(w, "nothing to replay")
-				}
-				for _, r := range results {
-					fmt.Fprintf(w, "replayed offset %d (event %s) to %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Topic)
-				}
-			})
+			if err := a.emit(results, func(w io.Writer) { printReplay(w, results) }); err != nil {
+				return err
+			}
+			if failed != nil {
+				return reported{fmt.Errorf("replay stopped: %w (records replayed before it are recorded: a re-run skips them)", failed)}
+			}
+			return nil
 		},
 	}
 	replay.Flags().BoolVar(&replayAll, "all", false, "replay every record not replayed yet")
@@ -264,6 +276,81 @@ already replayed is refused unless --force.`,
 
 	cmd.AddCommand(list, show, replay)
 	return cmd
+}
+
+// replay outcomes, as dlq replay prints them
+const (
+	replayDone         = "replayed"
+	replaySkipped      = "skipped"
+	replayFailed       = "failed"
+	replayNotAttempted = "not_attempted"
+)
+
+type replayResult struct {
+	Offset  int64  `json:"offset"`
+	EventID string `json:"event_id,omitempty"`
+	Status  string `json:"status"` // replayed, skipped, failed, not_attempted
+	Topic   string `json:"replayed_to,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func newReplayResult(e consumer.DLQEntry, status string) replayResult {
+	id, _ := consumer.Header(e.Headers, events.HeaderID)
+	return replayResult{Offset: e.Offset, EventID: id, Status: status}
+}
+
+func printReplay(w io.Writer, results []replayResult) {
+	if len(results) == 0 {
+		fmt.Fprintln(w, "nothing to replay")
+	}
+	for _, r := range results {
+		switch r.Status {
+		case replayDone:
+			fmt.Fprintf(w, "replayed offset %d (event %s) to %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Topic)
+		case replaySkipped:
+			fmt.Fprintf(w, "skipped offset %d (event %s): %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Reason)
+		case replayFailed:
+			fmt.Fprintf(w, "FAILED offset %d (event %s): %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Reason)
+		default:
+			fmt.Fprintf(w, "not attempted: offset %d (event %s)\n", r.Offset, dlqOr(r.EventID, "-"))
+		}
+	}
+}
+
+// warnCompacted warns, on stderr, about each target topic whose cleanup.policy includes compact:
+// the replayed record is the newest of its key there, so compaction may keep it (an older event)
+// instead of the later events of the same key. A topic that cannot be described is not checked.
+func (a *app) warnCompacted(ctx context.Context, entries []consumer.DLQEntry, to string) {
+	var names []string
+	for _, e := range entries {
+		t := to
+		if t == "" {
+			t = e.Failure.Topic
+		}
+		if t != "" && !slices.Contains(names, t) {
+			names = append(names, t)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	admin, err := topics.NewAdmin(a.bootstrapServers, a.timeout)
+	if err != nil {
+		a.log.Debug("compaction check", "err", err)
+		return
+	}
+	defer admin.Close()
+	described, err := admin.Describe(ctx, names)
+	if err != nil {
+		a.log.Debug("compaction check", "err", err)
+		return
+	}
+	for _, name := range names {
+		if policy := described[name].Configs["cleanup.policy"]; strings.Contains(policy, "compact") {
+			fmt.Fprintf(a.stderr, "warning: %s is compacted (cleanup.policy=%s): a replayed record becomes the latest of its key, "+
+				"and compaction may keep it instead of later events of the same key\n", name, policy)
+		}
+	}
 }
 
 func (a *app) readDLQ(ctx context.Context, topic string) ([]consumer.DLQEntry, error) {

@@ -130,8 +130,19 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 	if l := find("dlq", "list", "--all"); l == nil || l.ReplayedAt == nil || l.ReplayedTo != topic {
 		t.Errorf("dlq list --all does not record the replay: %+v", l)
 	}
-	// replaying again is refused without --force; forced, the consumer skips the duplicate
-	mustRun(t, env, exitFailure, "dlq", "replay", off, "--topic", dlqTopic)
+	// replaying again without --force skips it, saying so (a re-run after a partial failure);
+	// forced, the consumer skips the duplicate
+	if out := mustRun(t, env, exitOK, "dlq", "replay", off, "--topic", dlqTopic); !strings.Contains(out, "skipped offset "+off) {
+		t.Fatalf("a second replay without --force did not skip the record:\n%s", out)
+	}
+	var rs []struct {
+		Offset int64
+		Status string
+	}
+	out := mustRun(t, env, exitOK, "dlq", "replay", off, "--topic", dlqTopic, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &rs); err != nil || len(rs) != 1 || rs[0].Status != "skipped" {
+		t.Fatalf("dlq replay -o json of a replayed record: %v\n%s", err, out)
+	}
 	mustRun(t, env, exitOK, "dlq", "replay", off, "--force", "--topic", dlqTopic)
 	ct.Eventually(t, 60*time.Second, "the second replay skipped as a duplicate", func() (bool, string) {
 		rec := httptest.NewRecorder()
@@ -141,5 +152,11 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 	})
 	if n := applied(id); n != 1 {
 		t.Fatalf("after a forced second replay the event is applied %d times, want 1", n)
+	}
+	// to a compacted topic: a warning that compaction may keep the replayed record
+	compacted := ct.TopicWith(t, e, 1, map[string]string{"cleanup.policy": "compact"})
+	code, _, stderr := runCLI(t, env, "dlq", "replay", off, "--force", "--to", compacted, "--topic", dlqTopic)
+	if code != exitOK || !strings.Contains(stderr, "warning: "+compacted+" is compacted") {
+		t.Fatalf("replay to a compacted topic: exit %d, no compaction warning; stderr:\n%s", code, stderr)
 	}
 }

@@ -90,6 +90,14 @@ func Schema(t testing.TB, e Env) (name, dbURL string) {
 // Topic creates a topic with the given partitions (replication 1) and deletes it when the test ends.
 func Topic(t testing.TB, e Env, partitions int) string {
 	t.Helper()
+	return TopicWith(t, e, partitions, nil)
+}
+
+// TopicWith is Topic with topic configs (e.g. cleanup.policy). It returns once the topic is
+// visible in the cluster metadata: CreateTopics answers when the controller has it, the brokers
+// learn of it a moment later, and a consumer or producer started before would find it missing.
+func TopicWith(t testing.TB, e Env, partitions int, configs map[string]string) string {
+	t.Helper()
 	name := strings.ReplaceAll(Name(t, "e2e"), "_", ".")
 	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": e.Bootstrap})
 	if err != nil {
@@ -98,7 +106,8 @@ func Topic(t testing.TB, e Env, partitions int) string {
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: name, NumPartitions: partitions, ReplicationFactor: 1}})
+	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+		Config: configs}})
 	if err != nil || res[0].Error.Code() != kafka.ErrNoError {
 		t.Fatalf("create topic %s: %v %v", name, err, res)
 	}
@@ -112,7 +121,18 @@ func Topic(t testing.TB, e Env, partitions int) string {
 		defer cancel()
 		_, _ = admin.DeleteTopics(ctx, []string{name})
 	})
-	return name
+	for {
+		d, err := admin.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames([]string{name}))
+		if err == nil && len(d.TopicDescriptions) == 1 && d.TopicDescriptions[0].Error.Code() == kafka.ErrNoError &&
+			len(d.TopicDescriptions[0].Partitions) == partitions {
+			return name
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s created but not visible in the cluster metadata after 30s: %v", name, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Producer is an idempotent producer for test records.
