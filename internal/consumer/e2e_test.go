@@ -300,19 +300,21 @@ func TestRegistryOutage(t *testing.T) {
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 	ct.Publish(t, pub, recs...)
 
-	// while it is down: nothing applied (the schema cannot be fetched), nothing dead-lettered
-	time.Sleep(3 * time.Second)
+	// while it is down: transient in-place retries and a paused partition show in the metrics (once
+	// the consumer has joined and fetched), nothing applied (the schema cannot be fetched), nothing
+	// dead-lettered
+	paused := regexp.MustCompile(`consumer_partition_paused\{[^}]*topic="` + regexp.QuoteMeta(topic) + `"\} 1`)
+	ct.Eventually(t, 30*time.Second, "transient in-place retries and a paused partition in the metrics", func() (bool, string) {
+		metrics := scrape(t, tc.svc.Consumer.Handler())
+		return strings.Contains(metrics, `consumer_retries_total{class="transient",group="`+tc.group+`",how="in_place"}`) &&
+			paused.MatchString(metrics), grepLines(metrics, "consumer_")
+	})
 	var n int
 	if err := tc.db.QueryRow(`SELECT count(*) FROM applied`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
 		t.Fatalf("%d events applied while the registry was down", n)
-	}
-	metrics := scrape(t, tc.svc.Consumer.Handler())
-	if !strings.Contains(metrics, `consumer_retries_total{class="transient",group="`+tc.group+`",how="in_place"}`) ||
-		!regexp.MustCompile(`consumer_partition_paused\{[^}]*topic="`+regexp.QuoteMeta(topic)+`"\} 1`).MatchString(metrics) {
-		t.Fatalf("during the outage: want transient in-place retries and a paused partition in the metrics:\n%s", grepLines(metrics, "consumer_"))
 	}
 	t0 := time.Now()
 	stack(t, "start", "apicurio")
@@ -344,13 +346,20 @@ func TestCleanHandover(t *testing.T) {
 		recs = append(recs, ct.Record(topic, id, ev, ct.Encode(t, ser, ev)))
 	}
 	a := startMember(t, e, topic, cfg, group, dbURL)
-	produced := make(chan struct{})
-	go func() { // ~300 records/s for 3 s
-		defer close(produced)
+	produced := make(chan error, 1) // the producer goroutine reports here: t.Fatal belongs to the test goroutine
+	go func() {                     // ~300 records/s for 3 s
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
 		for i := 0; i < total; i += 30 {
-			ct.Publish(t, pub, recs[i:i+30]...)
+			for _, m := range recs[i : i+30] {
+				if err := pub.Publish(ctx, m); err != nil {
+					produced <- fmt.Errorf("produce record %d: %w", i, err)
+					return
+				}
+			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		produced <- nil
 	}()
 	time.Sleep(time.Second)
 	b := startMember(t, e, topic, cfg, group, dbURL)
@@ -358,7 +367,9 @@ func TestCleanHandover(t *testing.T) {
 		return handled(scrape(t, b.svc.Consumer.Handler())) > 0, "nothing handled by b"
 	})
 	a.stop()
-	<-produced
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
 	ct.Eventually(t, 60*time.Second, "every event applied", func() (bool, string) {
 		var rows, distinct int
 		if err := a.db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM applied`).Scan(&rows, &distinct); err != nil {
