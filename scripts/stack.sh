@@ -786,16 +786,24 @@ start_connect() { # start_connect [N]
     die "Kafka Connect worker $n: port $port is already taken by $(port_owner "$port") (not started by this stack)"
   fi
   java=$(find_java 17) || die "Kafka Connect needs Java 17+"
-  # a clean environment: the worker sees the Debezium credentials and nothing else of ours
-  start_bg "$name" "$LOG_DIR/$name.out" env -i -C "$STATE_DIR/$name" \
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
-    DEBEZIUM_DB_USER="$(env_get DEBEZIUM_DB_USER)" DEBEZIUM_DB_PASSWORD="$(env_get DEBEZIUM_DB_PASSWORD)" \
-    "$java" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-    -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
-    -Dlog4j2.configurationFile="$CONF_DIR/$name-log4j2.properties" \
-    -Dorg.apache.kafka.automatic.config.providers="$CONFIG_PROVIDER_CLASSES" \
-    -cp "$KAFKA_LIB/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/$name.properties" ||
-    die "Kafka Connect worker $n failed to start (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
+  # a clean environment: the worker sees the Debezium credentials and nothing else of ours. They are
+  # exported in a subshell that dropped every other variable (like `env -i`), never put on a command
+  # line, where `ps` would show them.
+  local dbz_user dbz_pw home=${HOME:-/root}
+  dbz_user=$(env_get DEBEZIUM_DB_USER) || die "no DEBEZIUM_DB_USER in $ENV_FILE"
+  dbz_pw=$(env_get DEBEZIUM_DB_PASSWORD) || die "no DEBEZIUM_DB_PASSWORD in $ENV_FILE"
+  (
+    cd "$STATE_DIR/$name" || exit 1
+    for v in $(compgen -e); do unset "$v" 2>/dev/null || true; done
+    export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$home" LANG=C.UTF-8
+    export DEBEZIUM_DB_USER="$dbz_user" DEBEZIUM_DB_PASSWORD="$dbz_pw"
+    start_bg "$name" "$LOG_DIR/$name.out" \
+      "$java" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+      -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
+      -Dlog4j2.configurationFile="$CONF_DIR/$name-log4j2.properties" \
+      -Dorg.apache.kafka.automatic.config.providers="$CONFIG_PROVIDER_CLASSES" \
+      -cp "$KAFKA_LIB/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/$name.properties"
+  ) || die "Kafka Connect worker $n failed to start (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
   if ! wait_ready "$name" "Kafka Connect worker $n" "$CONNECT_TIMEOUT" "$LOG_DIR/$name.log" connect_ready "$n"; then
     tail -n 10 "$LOG_DIR/$name.out" >&2
     die "Kafka Connect worker $n did not become ready (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
