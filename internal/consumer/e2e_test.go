@@ -431,3 +431,58 @@ func stack(t *testing.T, args ...string) {
 	}
 	t.Logf("scripts/stack.sh %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
 }
+
+// TestProducerPartitionsLikeJava: a keyed record the runtime writes (retry, DLQ, replay) lands
+// on the partition Kafka's Java producer (Debezium's) picks for its key: murmur2, positive, modulo
+// the partition count. librdkafka's default partitioner would pick another one for most keys.
+func TestProducerPartitionsLikeJava(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic := ct.Topic(t, e, 6)
+	r := ct.NewReader(t, e, topic)
+	pub := ct.Producer(t, e)
+	want := map[string]int32{}
+	for range 40 {
+		k := uuid.NewString()
+		want[k] = javaPartition([]byte(k), 6)
+		ct.Publish(t, pub, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+			Key: []byte(k), Value: []byte("x")})
+	}
+	got := r.Until(30*time.Second, func(*kafka.Message) bool { return true }, func(ms []*kafka.Message) bool { return len(ms) == len(want) })
+	for _, m := range got {
+		if p := m.TopicPartition.Partition; p != want[string(m.Key)] {
+			t.Errorf("key %s on partition %d, Java's producer puts it on %d", m.Key, p, want[string(m.Key)])
+		}
+	}
+}
+
+// javaPartition is org.apache.kafka.common.utils.Utils.murmur2 as the Java producer's default
+// partitioner uses it for a keyed record.
+func javaPartition(data []byte, partitions int32) int32 {
+	const seed, m, r = uint32(0x9747b28c), uint32(0x5bd1e995), 24
+	n := len(data)
+	h := seed ^ uint32(n)
+	for i := 0; i+4 <= n; i += 4 {
+		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	tail := data[n&^3:]
+	switch len(tail) {
+	case 3:
+		h ^= uint32(tail[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(tail[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(tail[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return int32(h&0x7fffffff) % partitions
+}
