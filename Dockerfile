@@ -29,8 +29,9 @@ FROM runtime AS analytics
 COPY --from=build /out/analytics /usr/local/bin/analytics
 ENTRYPOINT ["/usr/local/bin/analytics"]
 
-# pipelinectl runs from /work, where compose mounts topics/, schemas/ and connectors/ (its default
-# file paths are relative to the repository root)
+# pipelinectl runs from /work, where compose mounts topics/ and connectors/ (its default file paths
+# are relative to the repository root); the event schemas and compatibility.yaml are built into the
+# binary (schemas/ is embedded), so `schemas register` needs no mount, and an edited schema a rebuild
 FROM runtime AS pipelinectl
 COPY --from=build /out/pipelinectl /usr/local/bin/pipelinectl
 WORKDIR /work

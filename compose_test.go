@@ -293,6 +293,27 @@ func TestComposeSecretsComeFromTheEnvFile(t *testing.T) {
 	}
 }
 
+// The PostgreSQL health check must reach the server over TCP: the image runs its init scripts
+// against a temporary server that listens on the Unix socket only, so a check on the socket can
+// pass before the real server (restarted after init) is up.
+func TestComposePostgresHealthCheckUsesTCP(t *testing.T) {
+	c, _ := loadCompose(t)
+	pg, ok := c.Services["postgres"]
+	if !ok || pg.Healthcheck == nil || len(pg.Healthcheck.Test) == 0 {
+		t.Fatal("no postgres service with a health check")
+	}
+	test := strings.Join(pg.Healthcheck.Test, " ")
+	calls := regexp.MustCompile(`\b(pg_isready|psql)\b[^&|;]*`).FindAllString(test, -1)
+	if len(calls) == 0 {
+		t.Fatalf("the postgres health check runs neither pg_isready nor psql: %q", test)
+	}
+	for _, call := range calls {
+		if !regexp.MustCompile(`(^|\s)(-h|--host)[ =]127\.0\.0\.1(\s|$)`).MatchString(call) {
+			t.Errorf("postgres health check %q does not connect with -h 127.0.0.1 (a socket check passes against the init-phase server)", call)
+		}
+	}
+}
+
 func TestComposeMountsExistingFiles(t *testing.T) {
 	c, _ := loadCompose(t)
 	for name, s := range c.Services {
@@ -311,10 +332,22 @@ func TestComposeMountsExistingFiles(t *testing.T) {
 	}
 	// what the one-shot jobs apply is mounted where pipelinectl looks for it (its working dir /work)
 	mounts := strings.Join(append(c.Services["init"].Volumes, c.Services["connectors"].Volumes...), " ")
-	for _, dir := range []string{"./topics:/work/topics", "./schemas:/work/schemas", "./connectors:/work/connectors"} {
+	for _, dir := range []string{"./topics:/work/topics", "./connectors:/work/connectors"} {
 		if !strings.Contains(mounts, dir) {
 			t.Errorf("the init jobs do not mount %s", dir)
 		}
+	}
+	// schemas register uses the schemas embedded in pipelinectl: a mount of schemas/ would suggest
+	// that an edited schema is registered without a rebuild, and the Dockerfile's comment says so
+	if strings.Contains(mounts, "./schemas") {
+		t.Error("the init jobs mount ./schemas, which pipelinectl does not read (its schemas are embedded)")
+	}
+	df, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`mounts[^\n]*schemas/`).Match(df) {
+		t.Error("the Dockerfile says compose mounts schemas/ for pipelinectl; they are embedded")
 	}
 	if files, _ := filepath.Glob("connectors/*.json"); len(files) == 0 {
 		t.Error("no connectors/*.json to mount")
