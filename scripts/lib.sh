@@ -95,7 +95,9 @@ is_running() {
 # start_bg NAME LOGFILE CMD... — starts CMD in the background, in its own session (setsid), immune to
 # hangups (nohup), stdin from /dev/null, stdout and stderr appended to LOGFILE; records its pid in
 # $RUN_DIR/NAME.pid (and start time in NAME.stime). Does nothing (and succeeds) if NAME is already running.
-# The environment of CMD is the caller's: wrap CMD in `env -i VAR=... CMD` to give it a clean one.
+# The environment of CMD is the caller's: wrap CMD in `env -i VAR=... CMD` to give it a clean one, or,
+# for secrets (which must not appear on a command line), call start_bg in a subshell that unsets what
+# CMD must not see and exports what it needs (scripts/services.sh run_service, stack.sh start_connect).
 # Fails if CMD exits within the first 0.2 s (and prints the tail of LOGFILE).
 start_bg() {
   local name=$1 logfile=$2 pid stime
