@@ -41,6 +41,10 @@ type testConsumer struct {
 	fail  map[string]func(n int) error // todo id -> error for the n-th call (1-based), nil: succeed
 }
 
+// errSwallowFailedStatement, returned by a test's fail function, makes the handler run a failing
+// statement and return nil, as a handler that ignores an error would.
+var errSwallowFailedStatement = errors.New("swallow a failed statement")
+
 func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config) *testConsumer {
 	t.Helper()
 	_, dbURL := ct.Schema(t, e)
@@ -70,7 +74,10 @@ func startMember(t *testing.T, e ct.Env, topic string, cfg consumer.Config, grou
 		n, f := tc.calls[ev.TodoID], tc.fail[ev.TodoID]
 		tc.mu.Unlock()
 		if f != nil {
-			if err := f(n); err != nil {
+			if err := f(n); errors.Is(err, errSwallowFailedStatement) {
+				_, _ = tx.ExecContext(ctx, `SELECT 1/0`) // the transaction is aborted; COMMIT rolls back
+				return nil
+			} else if err != nil {
 				return err
 			}
 		}
@@ -485,4 +492,57 @@ func javaPartition(data []byte, partitions int32) int32 {
 	h *= m
 	h ^= h >> 15
 	return int32(h&0x7fffffff) % partitions
+}
+
+// TestHandlerPanic: a handler that panics does not crash the consumer: the record goes to the DLQ
+// as permanent, with the panic value, nothing of it is applied, and the records behind it are.
+func TestHandlerPanic(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
+	dlq := ct.NewReader(t, e, dlqTopic)
+	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
+	bad, after := created("panic"), created("panic")
+	tc.setFail(bad.TodoID, func(int) error { panic("handler bug") })
+	badID, afterID := uuid.NewString(), uuid.NewString()
+	ct.Publish(t, pub, ct.Record(topic, badID, bad, ct.Encode(t, ser, bad)), ct.Record(topic, afterID, after, ct.Encode(t, ser, after)))
+	tc.waitApplied(t, 60*time.Second, afterID)
+	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
+	class, _ := consumer.Header(dead[0].Headers, consumer.HeaderErrorClass)
+	msg, _ := consumer.Header(dead[0].Headers, consumer.HeaderError)
+	if id, _ := consumer.Header(dead[0].Headers, events.HeaderID); id != badID || class != "permanent" || !strings.Contains(msg, "handler bug") {
+		t.Fatalf("DLQ record: event %s, class %s, error %q", id, class, msg)
+	}
+	if n := tc.callsOf(bad.TodoID); n != 1 {
+		t.Errorf("the panicking handler ran %d times, want 1", n)
+	}
+	if n := tc.applied(t, badID); n != 0 {
+		t.Errorf("the panicking event was applied %d times", n)
+	}
+}
+
+// TestRefusedCommitIsNotTransient: a handler that swallowed a failed statement returns nil, and
+// the COMMIT rolls back. That fails the same way every time: the record goes through the retry
+// topic to the DLQ instead of blocking its partition forever, and the records behind it are applied.
+func TestRefusedCommitIsNotTransient(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
+	dlq := ct.NewReader(t, e, dlqTopic)
+	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic,
+		MaxRetries: 1, InPlaceAttempts: 2, RetryDelay: 200 * time.Millisecond})
+	bad, after := created("commit"), created("commit")
+	tc.setFail(bad.TodoID, func(int) error { return errSwallowFailedStatement })
+	badID, afterID := uuid.NewString(), uuid.NewString()
+	ct.Publish(t, pub, ct.Record(topic, badID, bad, ct.Encode(t, ser, bad)), ct.Record(topic, afterID, after, ct.Encode(t, ser, after)))
+	tc.waitApplied(t, 60*time.Second, afterID)
+	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
+	class, _ := consumer.Header(dead[0].Headers, consumer.HeaderErrorClass)
+	msg, _ := consumer.Header(dead[0].Headers, consumer.HeaderError)
+	if id, _ := consumer.Header(dead[0].Headers, events.HeaderID); id != badID || class != "retriable" || !strings.Contains(msg, "rollback") {
+		t.Fatalf("DLQ record: event %s, class %s, error %q", id, class, msg)
+	}
+	if n := tc.callsOf(bad.TodoID); n != 4 {
+		t.Errorf("handler ran %d times, want 4 (2 in place, 1 retry round)", n)
+	}
 }
