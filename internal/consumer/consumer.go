@@ -315,45 +315,11 @@ func (c *Consumer) routeNames() []string {
 func (c *Consumer) rebalance(kc *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		c.mu.Lock()
-		for _, tp := range e.Partitions {
-			k := partKey{*tp.Topic, tp.Partition}
-			if c.workers[k] == nil {
-				w := newWorker(c, k)
-				c.workers[k] = w
-				go w.run()
-			}
-		}
-		c.mu.Unlock()
-		// A safety net for the pause flag surviving a revoke (worker.stop resumes what it paused):
-		// librdkafka keeps it per partition across unassign/assign (confluent-kafka-go#193), and
-		// a new worker starts with the partition running. Per-partition errors (a partition the
-		// client does not know yet cannot be paused either) are ignored.
-		if err := c.ctl.Resume(e.Partitions); err != nil {
-			c.log.Debug("resume on assign", "err", err)
-		}
-		c.joined.Store(true)
+		c.assigned(e.Partitions)
 		c.log.Info("partitions assigned", "partitions", describeTPs(e.Partitions))
 	case kafka.RevokedPartitions:
-		var ws []*worker
-		c.mu.Lock()
-		for _, tp := range e.Partitions {
-			k := partKey{*tp.Topic, tp.Partition}
-			if w := c.workers[k]; w != nil {
-				ws = append(ws, w)
-				delete(c.workers, k)
-			}
-			c.m.lag.DeleteLabelValues(k.topic, strconv.Itoa(int(k.partition)))
-		}
-		left := len(c.workers)
-		c.mu.Unlock()
-		c.stopWorkers(ws)
 		lost := kc.AssignmentLost()
-		if lost || left == 0 {
-			// out of the group (the assignment was lost) or holding nothing until the next
-			// assignment: /readyz says so until then
-			c.joined.Store(false)
-		}
+		c.revoked(e.Partitions, lost)
 		if !lost {
 			if _, err := kc.Commit(); err != nil && !isNoOffset(err) {
 				c.log.Warn("commit on revoke", "err", err)
@@ -362,6 +328,50 @@ func (c *Consumer) rebalance(kc *kafka.Consumer, ev kafka.Event) error {
 		c.log.Info("partitions revoked", "partitions", describeTPs(e.Partitions), "lost", lost)
 	}
 	return nil
+}
+
+// assigned starts a worker for each new partition.
+func (c *Consumer) assigned(tps []kafka.TopicPartition) {
+	c.mu.Lock()
+	for _, tp := range tps {
+		k := partKey{*tp.Topic, tp.Partition}
+		if c.workers[k] == nil {
+			w := newWorker(c, k)
+			c.workers[k] = w
+			go w.run()
+		}
+	}
+	c.mu.Unlock()
+	// A safety net for a pause flag left from an earlier assignment (worker.stop resumes what it
+	// paused): librdkafka may keep it per partition across unassign/assign (confluent-kafka-go#193),
+	// and a new worker starts with the partition running. Per-partition errors (a partition the
+	// client does not know yet cannot be paused either) are ignored.
+	if err := c.ctl.Resume(tps); err != nil {
+		c.log.Debug("resume on assign", "err", err)
+	}
+	c.joined.Store(true)
+}
+
+// revoked stops the workers of the revoked partitions (each finishes its record in hand). A lost
+// assignment (out of the group), or a revoke that leaves no partition, makes /readyz fail until
+// the next assignment.
+func (c *Consumer) revoked(tps []kafka.TopicPartition, lost bool) {
+	var ws []*worker
+	c.mu.Lock()
+	for _, tp := range tps {
+		k := partKey{*tp.Topic, tp.Partition}
+		if w := c.workers[k]; w != nil {
+			ws = append(ws, w)
+			delete(c.workers, k)
+		}
+		c.m.lag.DeleteLabelValues(k.topic, strconv.Itoa(int(k.partition)))
+	}
+	left := len(c.workers)
+	c.mu.Unlock()
+	c.stopWorkers(ws)
+	if lost || left == 0 {
+		c.joined.Store(false)
+	}
 }
 
 func describeTPs(tps []kafka.TopicPartition) []string {

@@ -169,3 +169,34 @@ func TestWorkerRetriesAFailedResume(t *testing.T) {
 		t.Fatal("worker still thinks the partition is paused")
 	}
 }
+
+// /readyz's group membership: set on assignment, cleared by a lost assignment or a revoke that
+// leaves no partition; newly assigned partitions are resumed (a pause flag left from before).
+func TestJoinedFollowsTheAssignment(t *testing.T) {
+	f := newFixture(t, func(int) error { return nil })
+	parts := &recordingParts{}
+	f.c.ctl = parts
+	topic := "t"
+	tp := func(p int32) kafka.TopicPartition { return kafka.TopicPartition{Topic: &topic, Partition: p} }
+	f.c.assigned([]kafka.TopicPartition{tp(0), tp(1)})
+	if !f.c.joined.Load() {
+		t.Fatal("not joined after an assignment")
+	}
+	if calls, _ := parts.snapshot(); !slices.Equal(calls, []string{"resume"}) {
+		t.Fatalf("calls %v: want the assigned partitions resumed", calls)
+	}
+	f.c.revoked([]kafka.TopicPartition{tp(0)}, false)
+	if !f.c.joined.Load() {
+		t.Fatal("not joined after a revoke that leaves a partition")
+	}
+	f.c.revoked([]kafka.TopicPartition{tp(1)}, false)
+	if f.c.joined.Load() {
+		t.Fatal("still joined after a revoke that leaves no partition")
+	}
+	f.c.assigned([]kafka.TopicPartition{tp(0), tp(1)})
+	f.c.revoked([]kafka.TopicPartition{tp(0)}, true)
+	if f.c.joined.Load() {
+		t.Fatal("still joined after a lost assignment")
+	}
+	f.c.stopWorkers(f.c.allWorkers())
+}
