@@ -154,7 +154,7 @@ func (w *worker) retryResume() {
 }
 
 // resumeOnStopLocked resumes a paused partition before the worker lets it go. The pause flag is
-// the client's, not the assignment's: it survives a revoke and a later re-assignment
+// the client's, not the assignment's: it can survive a revoke and a later re-assignment
 // (confluent-kafka-go#193), and the next worker of the partition would start with paused=false
 // on a partition that never fetches. On revoke the partition is still assigned here (inside the
 // rebalance callback), so the Resume applies.
