@@ -511,9 +511,20 @@ func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
 	c.m.handled.WithLabelValues(typ).Inc()
 	c.m.latency.WithLabelValues(typ).Observe(time.Since(start).Seconds())
 	for _, f := range msg.afterCommit {
-		f()
+		c.runAfterCommit(msg, f)
 	}
 	return nil
+}
+
+// runAfterCommit runs a post-commit hook; the event is applied whatever the hook does, so a panic
+// is only logged.
+func (c *Consumer) runAfterCommit(m *Message, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("after-commit hook panicked", "event_id", m.EventID, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
 }
 
 // maxUnroutedTypes bounds the type label of consumer_events_unrouted_total: the type comes from
