@@ -244,23 +244,8 @@ the replayed (older) event as the latest of its key.`,
 				}
 				defer pub.Close()
 			}
-			var failed error
-			for _, e := range todo {
-				if failed != nil {
-					results = append(results, newReplayResult(e, replayNotAttempted))
-					continue
-				}
-				ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
-				dest, err := consumer.Replay(ctx, pub, topic, e, to, time.Now())
-				cancel()
-				r := newReplayResult(e, replayDone)
-				r.Topic = dest
-				if err != nil {
-					failed = err
-					r.Status, r.Reason = replayFailed, err.Error()
-				}
-				results = append(results, r)
-			}
+			done, failed := replayEntries(cmd.Context(), pub, topic, todo, to, a.timeout)
+			results = append(results, done...)
 			if err := a.emit(results, func(w io.Writer) { printReplay(w, results) }); err != nil {
 				return err
 			}
@@ -297,6 +282,32 @@ type replayResult struct {
 func newReplayResult(e consumer.DLQEntry, status string) replayResult {
 	id, _ := consumer.Header(e.Headers, events.HeaderID)
 	return replayResult{Offset: e.Offset, EventID: id, Status: status}
+}
+
+// replayEntries replays entries in order, each within timeout, and stops at the first failure:
+// the entries after it are reported as not attempted. It returns every entry's outcome and that
+// failure.
+func replayEntries(ctx context.Context, pub consumer.Publisher, dlqTopic string, entries []consumer.DLQEntry, to string,
+	timeout time.Duration) ([]replayResult, error) {
+	var results []replayResult
+	var failed error
+	for _, e := range entries {
+		if failed != nil {
+			results = append(results, newReplayResult(e, replayNotAttempted))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		dest, err := consumer.Replay(rctx, pub, dlqTopic, e, to, time.Now())
+		cancel()
+		r := newReplayResult(e, replayDone)
+		r.Topic = dest
+		if err != nil {
+			failed = err
+			r.Status, r.Reason = replayFailed, err.Error()
+		}
+		results = append(results, r)
+	}
+	return results, failed
 }
 
 func printReplay(w io.Writer, results []replayResult) {

@@ -2,8 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/todocdc/pipeline/internal/consumer"
+	"github.com/todocdc/pipeline/internal/events"
 )
 
 // A replay that failed partway says what it did: replayed, skipped, the failure, what was not tried.
@@ -27,5 +37,45 @@ not attempted: offset 6 (event -)
 	printReplay(&b, nil)
 	if !strings.Contains(b.String(), "nothing to replay") {
 		t.Fatalf("empty: %q", b.String())
+	}
+}
+
+// failingPublisher acknowledges the first n records, then fails.
+type failingPublisher struct {
+	n    int
+	sent []*kafka.Message
+}
+
+func (p *failingPublisher) Publish(_ context.Context, m *kafka.Message) error {
+	if len(p.sent) >= p.n {
+		return errors.New("broker down")
+	}
+	p.sent = append(p.sent, m)
+	return nil
+}
+
+func TestReplayEntriesStopsAtTheFirstFailure(t *testing.T) {
+	var entries []consumer.DLQEntry
+	for o := int64(10); o < 14; o++ {
+		entries = append(entries, consumer.DLQEntry{Offset: o, Value: []byte("v"),
+			Headers: []kafka.Header{{Key: events.HeaderID, Value: []byte(fmt.Sprint("e", o))}},
+			Failure: consumer.Failure{Topic: "main"}})
+	}
+	// two records and their markers pass, the third record fails
+	pub := &failingPublisher{n: 4}
+	res, err := replayEntries(context.Background(), pub, "dlq", entries, "", time.Second)
+	if err == nil || !strings.Contains(err.Error(), "broker down") {
+		t.Fatalf("err %v", err)
+	}
+	var got []string
+	for _, r := range res {
+		got = append(got, fmt.Sprint(r.Offset, ":", r.Status, ":", r.Topic))
+	}
+	want := []string{"10:replayed:main", "11:replayed:main", "12:failed:", "13:not_attempted:"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("results %v, want %v", got, want)
+	}
+	if res[0].EventID != "e10" || res[2].Reason == "" {
+		t.Errorf("results %+v", res)
 	}
 }
