@@ -162,29 +162,7 @@ func (c *checker) record(w, r *schema, path string) {
 		return
 	}
 	c.seen[key] = true
-	wf := make(map[string]*field, len(w.fields))
-	for _, f := range w.fields {
-		wf[f.name] = f
-	}
-	// The same matching as fillRecord: names first, then aliases claim unclaimed writer fields.
-	claimed := make(map[string]bool, len(w.fields))
-	src := make([]*field, len(r.fields))
-	for i, f := range r.fields {
-		if x, ok := wf[f.name]; ok {
-			src[i], claimed[x.name] = x, true
-		}
-	}
-	for i, f := range r.fields {
-		if src[i] != nil {
-			continue
-		}
-		for _, a := range f.aliases {
-			if x, ok := wf[a]; ok && !claimed[a] {
-				src[i], claimed[a] = x, true
-				break
-			}
-		}
-	}
+	src, claimed := matchFields(w, r)
 	for i, f := range r.fields {
 		fp := fieldPath(path, f.name)
 		if src[i] != nil {

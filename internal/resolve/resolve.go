@@ -531,15 +531,18 @@ func (rc *recordConv) convert(v any) (any, error) {
 	return m, nil
 }
 
-func (b *builder) fillRecord(rc *recordConv, w, r *schema, path string) error {
+// matchFields pairs each reader field of r with the writer field of w it reads (nil: none).
+// Fields match by name first; a reader field's aliases then claim writer fields that no reader
+// field has by name (aliases act as if the writer's field had the reader's name). claimed names
+// the writer fields some reader field reads. Resolution and Check share it, so the gate and the
+// decoder never disagree on which field is which.
+func matchFields(w, r *schema) (src []*field, claimed map[string]bool) {
 	wf := make(map[string]*field, len(w.fields))
 	for _, f := range w.fields {
 		wf[f.name] = f
 	}
-	// Fields match by name first; a reader field's aliases then claim writer fields that no
-	// reader field has by name (aliases act as if the writer's field had the reader's name).
-	claimed := make(map[string]bool, len(w.fields))
-	src := make([]*field, len(r.fields))
+	claimed = make(map[string]bool, len(w.fields))
+	src = make([]*field, len(r.fields))
 	for i, f := range r.fields {
 		if x, ok := wf[f.name]; ok {
 			src[i], claimed[x.name] = x, true
@@ -556,6 +559,11 @@ func (b *builder) fillRecord(rc *recordConv, w, r *schema, path string) error {
 			}
 		}
 	}
+	return src, claimed
+}
+
+func (b *builder) fillRecord(rc *recordConv, w, r *schema, path string) error {
+	src, claimed := matchFields(w, r)
 	rc.identity = true
 	for _, f := range w.fields {
 		if !claimed[f.name] {
