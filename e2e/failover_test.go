@@ -168,32 +168,7 @@ func (k *collector) snapshot() []arrival {
 // the records of transactions that were aborted.
 func newUncommittedReader(t *testing.T, topic string) *kafka.Consumer {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":  st.bootstrap,
-		"group.id":           fmt.Sprintf("e2e-uncommitted-%d", time.Now().UnixNano()),
-		"enable.auto.commit": false,
-		"isolation.level":    "read_uncommitted",
-	})
-	if err != nil {
-		t.Fatalf("kafka consumer: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	md, err := c.GetMetadata(&topic, false, 10000)
-	if err != nil {
-		t.Fatalf("metadata of %s: %v", topic, err)
-	}
-	var parts []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
-		if err != nil {
-			t.Fatalf("watermarks of %s[%d]: %v", topic, p.ID, err)
-		}
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.Offset(high)})
-	}
-	if err := c.Assign(parts); err != nil {
-		t.Fatalf("assign %s: %v", topic, err)
-	}
-	return c
+	return newTopicReaderWith(t, topic, "read_uncommitted").consumer
 }
 
 func seenAll(got []arrival, ids map[string]bool) bool {

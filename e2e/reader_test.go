@@ -23,11 +23,18 @@ type topicReader struct {
 
 func newTopicReader(t testing.TB, topic string) *topicReader {
 	t.Helper()
+	return newTopicReaderWith(t, topic, "read_committed")
+}
+
+// newTopicReaderWith is newTopicReader with the given isolation.level; read_uncommitted also
+// sees the records of transactions that were aborted.
+func newTopicReaderWith(t testing.TB, topic, isolation string) *topicReader {
+	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers":  st.bootstrap,
 		"group.id":           fmt.Sprintf("e2e-%s-%d", t.Name(), time.Now().UnixNano()),
 		"enable.auto.commit": false,
-		"isolation.level":    "read_committed",
+		"isolation.level":    isolation,
 	})
 	if err != nil {
 		t.Fatalf("kafka consumer: %v", err)
