@@ -6,8 +6,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -25,23 +23,11 @@ func TestDuplicateDeliveryChangesProjectionOnce(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 2), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
 	_, dbURL := ct.Schema(t, e)
-	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
+	_, db := ct.RunService(t, consumer.ServiceConfig{
 		Config: consumer.Config{BootstrapServers: e.Bootstrap, GroupID: ct.Name(t, "analytics"), Topic: topic,
 			RetryTopic: retryTopic, DLQTopic: dlqTopic},
-		DatabaseURL: dbURL, RegistryURL: e.RegistryURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DatabaseURL: dbURL, RegistryURL: e.RegistryURL,
 	}, setup(nil), func(*sql.DB) *consumer.Router { return routes() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	db, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	user, todoID, fenceID := "dup-"+uuid.NewString()[:8], uuid.NewString(), uuid.NewString()

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -45,26 +43,14 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO applied (event_id) VALUES ($1)`, m.EventID)
 		return err
 	})
-	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
+	svc, db := ct.RunService(t, consumer.ServiceConfig{
 		Config: consumer.Config{BootstrapServers: e.Bootstrap, GroupID: group, Topic: topic,
 			RetryTopic: retryTopic, DLQTopic: dlqTopic},
-		DatabaseURL: dbURL, RegistryURL: e.RegistryURL, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DatabaseURL: dbURL, RegistryURL: e.RegistryURL,
 	}, func(ctx context.Context, db *sql.DB) error {
 		_, err := db.ExecContext(ctx, `CREATE TABLE applied (event_id text NOT NULL)`)
 		return err
 	}, func(*sql.DB) *consumer.Router { return r })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	db, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	applied := func(id string) int {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM applied WHERE event_id = $1`, id).Scan(&n); err != nil {

@@ -51,15 +51,7 @@ after trying the others.`,
   pipelinectl schemas register --compatibility my-compatibility.yaml -o json`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			policyData := schemas.Compatibility
-			if compatFile != "" {
-				data, err := os.ReadFile(compatFile)
-				if err != nil {
-					return fmt.Errorf("read compatibility file: %w", err)
-				}
-				policyData = data
-			}
-			policy, err := registry.ParsePolicy(policyData)
+			policy, err := loadPolicy(compatFile)
 			if err != nil {
 				return err
 			}
@@ -140,15 +132,7 @@ incompatibility, a disagreement with the registry, or the registry unreachable.`
 			if file != "" && dir != "" {
 				return usagef("--schema and --dir do not go together")
 			}
-			policyData := schemas.Compatibility
-			if compatFile != "" {
-				data, err := os.ReadFile(compatFile)
-				if err != nil {
-					return fmt.Errorf("read compatibility file: %w", err)
-				}
-				policyData = data
-			}
-			policy, err := registry.ParsePolicy(policyData)
+			policy, err := loadPolicy(compatFile)
 			if err != nil {
 				return err
 			}
@@ -262,4 +246,18 @@ func printChecked(w io.Writer, results []compat.Result) {
 			fmt.Fprintf(w, "  note: the registry's level is %s; compatibility.yaml declares %s, which schemas register would set first\n", r.Level, r.DeclaredLevel)
 		}
 	}
+}
+
+// loadPolicy reads the subjects' compatibility levels from file, or from the embedded
+// schemas/compatibility.yaml when file is empty.
+func loadPolicy(file string) (registry.Policy, error) {
+	data := schemas.Compatibility
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return registry.Policy{}, fmt.Errorf("read compatibility file: %w", err)
+		}
+		data = b
+	}
+	return registry.ParsePolicy(data)
 }

@@ -7,6 +7,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -296,4 +298,29 @@ func Must[T any](t testing.TB, v T, err error) T {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// RunService opens a consumer service with sc (its Log defaults to a discarding logger), runs it
+// until the test ends, and returns it with a connection to its database (closed when the test
+// ends) for the test's checks.
+func RunService(t testing.TB, sc consumer.ServiceConfig, setup func(context.Context, *sql.DB) error,
+	routes func(*sql.DB) *consumer.Router) (*consumer.Service, *sql.DB) {
+	t.Helper()
+	if sc.Log == nil {
+		sc.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	svc, err := consumer.OpenService(context.Background(), sc, setup, routes)
+	if err != nil {
+		t.Fatalf("open consumer service: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	db, err := sql.Open("pgx", sc.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return svc, db
 }
