@@ -461,37 +461,54 @@ func TestComposePostgresInitMatchesTheLocalStack(t *testing.T) {
 	if !strings.Contains(string(raw), "wal_level=logical") {
 		t.Error("postgres does not run with wal_level=logical")
 	}
-	initSQL, err := os.ReadFile("docker/postgres/init.sh")
+	if !slices.Contains(c.Services["postgres"].Volumes, "./scripts/sql/bootstrap.sql:/bootstrap/bootstrap.sql:ro") {
+		t.Error("the postgres service does not mount scripts/sql/bootstrap.sql, which docker/postgres/init.sh runs")
+	}
+	initSh, err := os.ReadFile("docker/postgres/init.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack, _ := os.ReadFile("scripts/stack.sh")
+	if !strings.Contains(string(initSh), "-f /bootstrap/bootstrap.sql") {
+		t.Error("docker/postgres/init.sh does not run /bootstrap/bootstrap.sql")
+	}
+	stackSh, _ := os.ReadFile("scripts/stack.sh")
+	if !strings.Contains(string(stackSh), "scripts/sql/bootstrap.sql") {
+		t.Error("scripts/stack.sh does not run scripts/sql/bootstrap.sql")
+	}
+	// The one bootstrap both use: every role the stack has, each with a password variable that
+	// init.sh sets from the compose environment.
+	initSQL, err := os.ReadFile("scripts/sql/bootstrap.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
 	roles := map[string]bool{}
-	for _, m := range regexp.MustCompile(`CREATE ROLE (\w+)`).FindAllStringSubmatch(string(stack), -1) {
-		if m[1] != "" && m[1][0] != '$' {
-			roles[m[1]] = true
-		}
+	for _, m := range regexp.MustCompile(`'CREATE ROLE (\w+)'`).FindAllStringSubmatch(string(initSQL), -1) {
+		roles[m[1]] = true
 	}
-	if m := regexp.MustCompile(`CONSUMER_ROLES=\(([^)]*)\)`).FindStringSubmatch(string(stack)); m != nil {
+	if len(roles) < 5 {
+		t.Fatalf("found only roles %v in scripts/sql/bootstrap.sql", roles)
+	}
+	// The consumers' roles, whose passwords scripts/stack.sh generates, are among them.
+	if m := regexp.MustCompile(`CONSUMER_ROLES=\(([^)]*)\)`).FindStringSubmatch(string(stackSh)); m != nil {
 		for _, r := range strings.Fields(m[1]) {
-			roles[r] = true
+			if !roles[r] {
+				t.Errorf("scripts/sql/bootstrap.sql does not create role %s (scripts/stack.sh's CONSUMER_ROLES)", r)
+			}
 		}
-	}
-	if len(roles) < 3 {
-		t.Fatalf("found only roles %v in scripts/stack.sh", roles)
 	}
 	for r := range roles {
-		if !strings.Contains(string(initSQL), "CREATE ROLE "+r+" ") {
-			t.Errorf("docker/postgres/init.sh does not create role %s (scripts/stack.sh does)", r)
+		env := strings.ToUpper(r) + "_DB_PASSWORD"
+		if !strings.Contains(string(raw), env) {
+			t.Errorf("docker-compose.yml gives no password for role %s (%s)", r, env)
 		}
-		if r != "postgres" && !strings.Contains(string(raw), strings.ToUpper(strings.ReplaceAll(r, "-", "_"))+"_DB_PASSWORD") {
-			t.Errorf("docker-compose.yml gives no password for role %s", r)
+		if !strings.Contains(string(initSh), "\"$"+env+"\"") {
+			t.Errorf("docker/postgres/init.sh passes no password for role %s ($%s)", r, env)
 		}
 	}
 	pub := strings.Index(string(initSQL), "CREATE PUBLICATION todos_outbox")
 	slot := strings.Index(string(initSQL), "pg_create_logical_replication_slot('todos_outbox'")
 	if pub < 0 || slot < 0 || pub > slot {
-		t.Errorf("docker/postgres/init.sh must create the publication (at %d) before the slot (at %d)", pub, slot)
+		t.Errorf("scripts/sql/bootstrap.sql must create the publication (at %d) before the slot (at %d)", pub, slot)
 	}
 }
 

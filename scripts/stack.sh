@@ -307,7 +307,8 @@ ensure_env_file() {
   env_set CONNECT_URL "http://$HOST:$CONNECT_PORT"
 }
 
-# The consumers' roles (notifier, analytics) each own a database of the same name.
+# The consumers' roles (notifier, analytics) each own a database of the same name (created by
+# scripts/sql/bootstrap.sql; their passwords are generated here).
 CONSUMER_ROLES=(notifier analytics)
 
 ensure_consumer_db_urls() {
@@ -317,24 +318,6 @@ ensure_consumer_db_urls() {
     pw=$(env_get "$var" 2>/dev/null | sed -nE "s#^postgres://$role:([^@]+)@.*#\1#p") || true
     [[ -n "$pw" ]] || pw=$(rand_hex 16)
     env_set "$var" "postgres://$role:$pw@$HOST:$PG_PORT/$role?sslmode=disable"
-  done
-}
-
-# Roles and databases of the consumers; idempotent. Passwords are hex and go on stdin.
-# PostgreSQL 15: schema public belongs to pg_database_owner, so each role may create its tables there.
-pg_setup_consumers() {
-  local role pw
-  for role in "${CONSUMER_ROLES[@]}"; do
-    pw=$(env_get "${role^^}_DATABASE_URL" | sed -nE "s#^postgres://$role:([^@]+)@.*#\1#p")
-    [[ -n "$pw" ]] || die "${role^^}_DATABASE_URL missing from $ENV_FILE"
-    pg_psql postgres >>"$PG_LOG" 2>&1 <<EOF || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: setting up role and database $role failed"; }
-SELECT 'CREATE ROLE $role' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role')\gexec
-ALTER ROLE $role WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$pw';
-SELECT 'CREATE DATABASE $role OWNER $role' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$role')\gexec
-ALTER DATABASE $role OWNER TO $role;
-REVOKE CONNECT ON DATABASE $role FROM PUBLIC;
-GRANT CONNECT ON DATABASE $role TO $role;
-EOF
   done
 }
 
@@ -451,44 +434,24 @@ start_postgres() {
   printf '%-10s up    %-28s started in %ss\n' postgres "$HOST:$PG_PORT" "$(elapsed_s "$start")"
 }
 
-# Roles, databases, grants and the replication slot; idempotent, run on every 'up'.
+# Roles, databases, grants and the replication slot (scripts/sql/bootstrap.sql, shared with
+# docker/postgres/init.sh); idempotent, run on every 'up'. Passwords are hex and travel on stdin as psql
+# variables, never on a command line.
 pg_setup() {
-  local todo_pw dbz_pw api_pw
+  local todo_pw dbz_pw api_pw notifier_pw analytics_pw
   todo_pw=$(env_get TODO_API_DATABASE_URL | sed -nE 's#^postgres://todo_api:([^@]+)@.*#\1#p')
   dbz_pw=$(env_get DEBEZIUM_DB_PASSWORD)
   api_pw=$(env_get APICURIO_DB_PASSWORD)
-  [[ -n "$todo_pw" && -n "$dbz_pw" && -n "$api_pw" ]] || die "passwords missing from $ENV_FILE"
-  # passwords are hex (no quoting issues) and travel on stdin, never on a command line
-  pg_psql postgres >>"$PG_LOG" 2>&1 <<EOF || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: setting up roles and databases failed"; }
-SELECT 'CREATE ROLE todo_api' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_api')\gexec
-SELECT 'CREATE ROLE debezium' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'debezium')\gexec
-SELECT 'CREATE ROLE apicurio' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'apicurio')\gexec
-ALTER ROLE todo_api WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$todo_pw';
-ALTER ROLE debezium WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD '$dbz_pw';
-ALTER ROLE apicurio WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$api_pw';
-SELECT 'CREATE DATABASE todos' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'todos')\gexec
-SELECT 'CREATE DATABASE registry OWNER apicurio' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'registry')\gexec
-ALTER DATABASE registry OWNER TO apicurio;
-REVOKE CONNECT ON DATABASE todos FROM PUBLIC;
-REVOKE CONNECT ON DATABASE registry FROM PUBLIC;
-GRANT CONNECT, CREATE ON DATABASE todos TO todo_api;
-GRANT CONNECT ON DATABASE todos TO debezium;
-GRANT CONNECT ON DATABASE registry TO apicurio;
-EOF
-  pg_psql todos >>"$PG_LOG" 2>&1 <<'EOF' || { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: setting up database todos failed"; }
-GRANT USAGE, CREATE ON SCHEMA public TO todo_api;
-GRANT USAGE ON SCHEMA public TO debezium;
-ALTER DEFAULT PRIVILEGES FOR ROLE todo_api IN SCHEMA public GRANT SELECT ON TABLES TO debezium;
--- The publication exists (empty; todo-api's migration adds the outbox table to it) before the slot:
--- pgoutput fails on any change made between a slot's creation and its publication's. The slot
--- exists before the API can write its first outbox row, so no committed event precedes it.
-SELECT 'CREATE PUBLICATION todos_outbox WITH (publish = ''insert'')'
- WHERE NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'todos_outbox')\gexec
-ALTER PUBLICATION todos_outbox OWNER TO todo_api;
-SELECT 'created replication slot ' || slot_name FROM pg_create_logical_replication_slot('todos_outbox', 'pgoutput')
- WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = 'todos_outbox');
-EOF
-  pg_setup_consumers
+  notifier_pw=$(env_get NOTIFIER_DATABASE_URL | sed -nE 's#^postgres://notifier:([^@]+)@.*#\1#p')
+  analytics_pw=$(env_get ANALYTICS_DATABASE_URL | sed -nE 's#^postgres://analytics:([^@]+)@.*#\1#p')
+  [[ -n "$todo_pw" && -n "$dbz_pw" && -n "$api_pw" && -n "$notifier_pw" && -n "$analytics_pw" ]] ||
+    die "passwords missing from $ENV_FILE"
+  {
+    printf '\\set %s %s\n' todo_pw "$todo_pw" dbz_pw "$dbz_pw" api_pw "$api_pw" \
+      notifier_pw "$notifier_pw" analytics_pw "$analytics_pw"
+    cat "$REPO_DIR/scripts/sql/bootstrap.sql"
+  } | pg_psql postgres >>"$PG_LOG" 2>&1 ||
+    { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: the bootstrap (scripts/sql/bootstrap.sql) failed"; }
 }
 
 stop_postgres() {
