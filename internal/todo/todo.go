@@ -50,20 +50,28 @@ type Todo struct {
 }
 
 // NormalizeTitle trims surrounding space and checks the title's rules: not empty, at most
-// MaxTitleLen characters, valid UTF-8, no control characters.
+// MaxTitleLen characters, valid UTF-8, no control characters. A title made only of characters
+// that show nothing (white space, format characters such as U+200B or U+202E, and the rest of
+// Unicode's Default_Ignorable_Code_Point set) counts as empty.
 func NormalizeTitle(title string) (string, error) {
 	t := strings.TrimSpace(title)
 	switch {
 	case !utf8.ValidString(t):
 		return "", &ValidationError{"title", "must be valid UTF-8"}
-	case t == "":
-		return "", &ValidationError{"title", "must not be empty"}
+	case strings.IndexFunc(t, visible) < 0:
+		return "", &ValidationError{"title", "must not be empty (or only invisible characters)"}
 	case utf8.RuneCountInString(t) > MaxTitleLen:
 		return "", &ValidationError{"title", fmt.Sprintf("must be at most %d characters, got %d", MaxTitleLen, utf8.RuneCountInString(t))}
 	case strings.IndexFunc(t, unicode.IsControl) >= 0:
 		return "", &ValidationError{"title", "must not contain control characters"}
 	}
 	return t, nil
+}
+
+// visible reports whether r shows anything: not white space and not default-ignorable (Unicode's
+// Default_Ignorable_Code_Point is mostly Cf, Variation_Selector and Other_Default_Ignorable_Code_Point).
+func visible(r rune) bool {
+	return !unicode.IsSpace(r) && !unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // ParsePriority checks a requested priority: one of LOW, NORMAL and HIGH, exactly; empty is

@@ -22,6 +22,10 @@ func TestNormalizeTitle(t *testing.T) {
 		{in: "line\nbreak", bad: true},
 		{in: "bell\a", bad: true},
 		{in: "bad \xff utf8", bad: true},
+		{in: "\u200b", bad: true},                    // zero width space (Cf)
+		{in: "\u202e\u200b \ufeff\u2060", bad: true}, // right-to-left override, BOM, word joiner
+		{in: "\u3164\ufe0f\u00ad", bad: true},        // Hangul filler, variation selector, soft hyphen
+		{in: "a\u200bb", want: "a\u200bb"},           // visible text around them is kept as it is
 	}
 	for _, c := range cases {
 		got, err := NormalizeTitle(c.in)

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/todocdc/pipeline/internal/httpapi"
@@ -55,7 +53,7 @@ func (s *server) routes() http.Handler {
 		}
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return s.logRequests(mux)
+	return s.logRequests(httpapi.JSONErrors(mux))
 }
 
 type createRequest struct {
@@ -66,7 +64,7 @@ type createRequest struct {
 
 func (s *server) create(w http.ResponseWriter, r *http.Request, userID string) {
 	var req createRequest
-	if !s.decode(w, r, &req) {
+	if !httpapi.DecodeJSON(w, r, &req, maxBodyBytes) {
 		return
 	}
 	if req.Title == nil {
@@ -139,30 +137,6 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// decode reads a JSON body into v, answering the error itself when it returns false.
-func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		httpapi.WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got "+ct)
-		return false
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			httpapi.WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than "+strconv.Itoa(maxBodyBytes)+" bytes")
-			return false
-		}
-		httpapi.WriteError(w, http.StatusBadRequest, "malformed_json", "request body is not the expected JSON: "+err.Error())
-		return false
-	}
-	if dec.More() {
-		httpapi.WriteError(w, http.StatusBadRequest, "malformed_json", "request body has data after the JSON object")
-		return false
-	}
-	return true
 }
 
 // fail maps a store error to its response. Anything unexpected (the database or the registry

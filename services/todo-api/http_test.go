@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func (f *fakeStore) Delete(ctx context.Context, userID string, id todo.ID) error
 	return nil
 }
 
-func newTestServer(t *testing.T) (*fakeStore, http.Handler, func(user string) string) {
+func newTestServer(t testing.TB) (*fakeStore, http.Handler, func(user string) string) {
 	t.Helper()
 	keys, err := auth.NewKeys([]byte("test-secret-test-secret-test-secret!"))
 	if err != nil {
@@ -144,7 +145,17 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"complete unknown id", "POST", "/v1/todos/" + unknown + "/complete", alice, "", "", 404, "not_found"},
 		{"delete unknown id", "DELETE", "/v1/todos/" + unknown, alice, "", "", 404, "not_found"},
 		{"bad limit", "GET", "/v1/todos?limit=0", alice, "", "", 400, "invalid_input"},
-		{"no such endpoint", "PUT", "/v1/todos", alice, "", "", 405, ""},
+		{"invalid UTF-8", "POST", "/v1/todos", alice, "application/json", "{\"title\":\"a\xffb\"}", 400, "malformed_json"},
+		{"lone high surrogate", "POST", "/v1/todos", alice, "application/json", `{"title":"a\ud800b"}`, 400, "malformed_json"},
+		{"lone low surrogate", "POST", "/v1/todos", alice, "application/json", `{"title":"\udc00"}`, 400, "malformed_json"},
+		{"reversed surrogate pair", "POST", "/v1/todos", alice, "application/json", `{"title":"\udc00\ud800"}`, 400, "malformed_json"},
+		{"duplicate key", "POST", "/v1/todos", alice, "application/json", `{"title":"a","title":"b"}`, 400, "malformed_json"},
+		{"duplicate key, other case", "POST", "/v1/todos", alice, "application/json", `{"title":"a","Title":"b"}`, 400, "malformed_json"},
+		{"invisible title", "POST", "/v1/todos", alice, "application/json", `{"title":"\u200b\u202e \ufeff\u2060"}`, 400, "invalid_input"},
+		{"no such endpoint", "GET", "/v1/nothing", alice, "", "", 404, "not_found"},
+		{"no such endpoint without a token", "GET", "/", "", "", "", 404, "not_found"},
+		{"wrong method", "PUT", "/v1/todos", alice, "", "", 405, "method_not_allowed"},
+		{"wrong method on a todo", "PATCH", "/v1/todos/" + unknown, alice, "application/json", `{}`, 405, "method_not_allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -162,6 +173,37 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	}
 	if store.writes != 0 {
 		t.Fatalf("bad input wrote %d changes", store.writes)
+	}
+}
+
+func TestMethodNotAllowedKeepsAllow(t *testing.T) {
+	_, h, token := newTestServer(t)
+	rec, _ := do(h, "PUT", "/v1/todos", token("alice"), "", "")
+	if got := rec.Header().Values("Allow"); !slices.Contains(got, "GET, HEAD, POST") {
+		t.Fatalf("405 Allow = %q, want GET, HEAD, POST", got)
+	}
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	_, h, token := newTestServer(t)
+	tok := token("alice")
+	for _, auth := range []string{"bearer " + tok, "BEARER " + tok, "Bearer  " + tok} {
+		req := httptest.NewRequest("POST", "/v1/todos", strings.NewReader(`{"title":"x"}`))
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 201 {
+			t.Errorf("Authorization %.12q...: %d %s", auth, rec.Code, rec.Body)
+		}
+	}
+	for _, auth := range []string{"Basic " + tok, "Bearer" + tok, "Bearer ", tok} {
+		req := httptest.NewRequest("POST", "/v1/todos", strings.NewReader(`{"title":"x"}`))
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 401 || rec.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("Authorization %.12q...: %d, want 401 with a challenge", auth, rec.Code)
+		}
 	}
 }
 
