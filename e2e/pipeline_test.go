@@ -244,6 +244,12 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"unknown id: delete", "DELETE", missing, "", nil, 404, "not_found"},
 		{"wrong user: complete", "POST", theirs + "/complete", "", nil, 404, "not_found"},
 		{"wrong user: delete", "DELETE", theirs, "", nil, 404, "not_found"},
+		{"invalid UTF-8", "POST", "/v1/todos", "application/json", []byte("{\"title\":\"a\xffb\"}"), 400, "malformed_json"},
+		{"lone surrogate", "POST", "/v1/todos", "application/json", []byte(`{"title":"a\ud800b"}`), 400, "malformed_json"},
+		{"duplicate key", "POST", "/v1/todos", "application/json", []byte(`{"title":"x","title":"y"}`), 400, "malformed_json"},
+		{"invisible title", "POST", "/v1/todos", "application/json", []byte(`{"title":"\u200b\u202e"}`), 400, "invalid_input"},
+		{"no such endpoint", "GET", "/v1/nothing", "", nil, 404, "not_found"},
+		{"wrong method", "PUT", "/v1/todos", "application/json", []byte(`{"title":"x"}`), 405, "method_not_allowed"},
 	}
 	for _, c := range cases {
 		r := call(t, c.method, c.path, tok, c.contentType, c.body)
@@ -253,6 +259,9 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 	if r := call(t, "POST", "/v1/todos", "", "application/json", []byte(`{"title":"x"}`)); r.Status != 401 {
 		t.Errorf("no token: got %d, want 401", r.Status)
+	}
+	if r := callAuth(t, "GET", "/v1/todos", "bearer "+tok); r.Status != 200 {
+		t.Errorf("lower-case bearer scheme: got %d %s, want 200", r.Status, r.Body)
 	}
 
 	var rows, outboxRows int

@@ -162,16 +162,30 @@ type apiResponse struct {
 // call sends one request to todo-api.
 func call(t testing.TB, method, path, tok, contentType string, body []byte) apiResponse {
 	t.Helper()
+	h := http.Header{}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return send(t, method, path, h, body)
+}
+
+// callAuth sends a request without a body and with the given Authorization header.
+func callAuth(t testing.TB, method, path, authorization string) apiResponse {
+	t.Helper()
+	return send(t, method, path, http.Header{"Authorization": {authorization}}, nil)
+}
+
+// send sends one request with the given headers to todo-api.
+func send(t testing.TB, method, path string, h http.Header, body []byte) apiResponse {
+	t.Helper()
 	req, err := http.NewRequest(method, st.apiURL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
