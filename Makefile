@@ -18,8 +18,8 @@ install: ## install what the local stack needs (PostgreSQL, Kafka, Connect, Debe
 	scripts/stack.sh install
 
 .PHONY: build
-build: ## build the services and pipelinectl into bin/
-	$(GO) build -o $(BIN)/ ./services/...
+build: ## build the services and pipelinectl into bin/ (stamped with the git revision: pipelinectl version)
+	GOFLAGS="$${GOFLAGS:-} -buildvcs=auto" $(GO) build -o $(BIN)/ ./services/...
 
 # Connect workers in the group: make up WORKERS=2 starts a second one on 127.0.0.1:8084
 WORKERS ?= 1
@@ -51,6 +51,10 @@ token: ## print a bearer token for USER on the local stack: make token USER=alic
 	@test -f $(ENVFILE) || { echo "no $(ENVFILE): run 'make run' first" >&2; exit 1; }
 	@test -x $(BIN)/pipelinectl || $(GO) build -o $(BIN)/ ./services/pipelinectl
 	@$(LOADENV); $(BIN)/pipelinectl token --user "$(USER)"
+
+.PHONY: kafka
+kafka: ## Kafka's own tools on the local stack, settings filled in: make kafka ARGS='topics --list'
+	@scripts/kafka.sh $(ARGS)
 
 .PHONY: unit
 unit: ## unit tests only (no stack needed)

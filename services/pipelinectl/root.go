@@ -152,11 +152,10 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
   pipelinectl connectors apply
   pipelinectl connectors status -o json
   pipelinectl tail todos.task.events --since 10m`,
-		Args:              cobra.ArbitraryArgs,
-		RunE:              group,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Args:          cobra.ArbitraryArgs,
+		RunE:          group,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if a.output != "text" && a.output != "json" {
 				return usagef("--output must be text or json, got %q", a.output)
@@ -179,6 +178,8 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long one request to a service may take")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logs")
 	a.credentialFlags(pf)
+	// cobra's `completion bash|zsh|fish|powershell` stays on: shell completion of commands and flags
+	root.AddCommand(a.versionCmd())
 
 	root.AddCommand(a.connectorsCmd(), a.topicsCmd(), a.schemasCmd(), a.tokenCmd())
 	root.AddCommand(a.tailCmd())
