@@ -54,6 +54,11 @@ type Config struct {
 	SessionTimeout time.Duration
 	// QueueSize is how many fetched records one partition may buffer before it is paused; default 500.
 	QueueSize int
+	// BatchSize bounds how many of a partition's buffered records are applied in one database
+	// transaction (effects and processed-event ids together, one commit), when the Store is a
+	// BatchStore; default 100; 1 applies each record in its own transaction. Records of the retry
+	// topic are applied one by one.
+	BatchSize int
 	// Kafka holds extra librdkafka consumer settings; the runtime's own (group, assignment,
 	// isolation, offset storage) cannot be overridden.
 	Kafka kafka.ConfigMap
@@ -87,6 +92,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 500
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
 	}
 }
 
@@ -428,10 +436,21 @@ func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause fu
 			}
 		}
 	}
+	return c.settle(run, wait, m, pause, nil)
+}
+
+// settle is process's failure policy for a record already counted: attempts until an outcome.
+// first, if not nil, is the error of an attempt already made (in a batch): it counts as the first.
+func (c *Consumer) settle(run, wait context.Context, m *kafka.Message, pause func(bool), first error) error {
+	topic := *m.TopicPartition.Topic
 	defer pause(false)
 	var transient, inPlace int
 	for {
-		err := c.attempt(run, m)
+		err := first
+		first = nil
+		if err == nil {
+			err = c.attempt(run, m)
+		}
 		if err == nil {
 			return nil
 		}
@@ -470,50 +489,75 @@ func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause fu
 
 // attempt decodes, routes and applies m once.
 func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
+	p, err := c.prepare(ctx, m)
+	if err != nil || p.h == nil {
+		return err
+	}
+	start := time.Now()
+	dup, err := c.store.Apply(ctx, c.cfg.GroupID, p.msg, func(tx *sql.Tx) error { return callHandler(ctx, p.h, tx, p.msg, p.ev) })
+	if err != nil {
+		return err
+	}
+	c.done(p, dup, time.Since(start))
+	return nil
+}
+
+// prepared is a record decoded and routed, ready to apply; h is nil when there is nothing to
+// apply (a type without handler, counted as unrouted).
+type prepared struct {
+	rec *kafka.Message
+	msg *Message
+	ev  events.Event
+	h   HandlerFunc
+}
+
+// prepare decodes and routes m: everything before the database.
+func (c *Consumer) prepare(ctx context.Context, m *kafka.Message) (prepared, error) {
+	p := prepared{rec: m}
 	typ, _ := Header(m.Headers, events.HeaderType)
 	if typ != "" && c.routes[typ] == nil {
 		c.countUnrouted(typ)
-		return nil
+		return p, nil
 	}
 	id, _ := Header(m.Headers, events.HeaderID)
 	if id == "" {
-		return errNoEventID
+		return p, errNoEventID
 	}
 	d, err := c.dec.Deserialize(ctx, m.Value)
 	if err != nil {
-		return err
+		return p, err
 	}
 	switch {
 	case typ == "":
 		typ = d.Event.EventType()
 		if c.routes[typ] == nil {
 			c.countUnrouted(typ)
-			return nil
+			return p, nil
 		}
 	case d.Event.EventType() != typ:
-		return typeMismatch(typ, d.Event.RecordName())
+		return p, typeMismatch(typ, d.Event.RecordName())
 	}
-	msg := &Message{EventID: id, Type: typ, Key: m.Key, Topic: *m.TopicPartition.Topic,
+	p.msg = &Message{EventID: id, Type: typ, Key: m.Key, Topic: *m.TopicPartition.Topic,
 		Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset), SchemaID: d.SchemaID, Headers: m.Headers}
 	if t, err := time.Parse(time.RFC3339Nano, headerOr(m.Headers, events.HeaderTime, "")); err == nil {
-		msg.Time = t
+		p.msg.Time = t
 	}
-	h := c.routes[typ]
-	start := time.Now()
-	dup, err := c.store.Apply(ctx, c.cfg.GroupID, msg, func(tx *sql.Tx) error { return callHandler(ctx, h, tx, msg, d.Event) })
-	if err != nil {
-		return err
-	}
+	p.ev, p.h = d.Event, c.routes[typ]
+	return p, nil
+}
+
+// done counts an event whose transaction committed (took: its duration) and runs its
+// after-commit hooks, or counts a duplicate.
+func (c *Consumer) done(p prepared, dup bool, took time.Duration) {
 	if dup {
-		c.m.duplicates.WithLabelValues(typ).Inc()
-		return nil
+		c.m.duplicates.WithLabelValues(p.msg.Type).Inc()
+		return
 	}
-	c.m.handled.WithLabelValues(typ).Inc()
-	c.m.latency.WithLabelValues(typ).Observe(time.Since(start).Seconds())
-	for _, f := range msg.afterCommit {
-		c.runAfterCommit(msg, f)
+	c.m.handled.WithLabelValues(p.msg.Type).Inc()
+	c.m.latency.WithLabelValues(p.msg.Type).Observe(took.Seconds())
+	for _, f := range p.msg.afterCommit {
+		c.runAfterCommit(p.msg, f)
 	}
-	return nil
 }
 
 // runAfterCommit runs a post-commit hook; the event is applied whatever the hook does, so a panic

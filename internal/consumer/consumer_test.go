@@ -100,6 +100,13 @@ func newFixture(t testing.TB, h func(n int) error) *fixture {
 		f.calls++
 		return h(f.calls)
 	})
+	f.c = newTestConsumer(t, r, f.store, f.pub)
+	return f
+}
+
+// newTestConsumer builds a consumer on fakes whose decoder decodes "ok" to created,
+// "registry-down" to a transient failure and anything else to garbage.
+func newTestConsumer(t testing.TB, r *Router, store Store, pub Publisher) *Consumer {
 	dec := fakeDecoder{func(data []byte) (serde.Decoded, error) {
 		switch string(data) {
 		case "ok":
@@ -112,15 +119,14 @@ func newFixture(t testing.TB, h func(n int) error) *fixture {
 	}}
 	c, err := New(Config{BootstrapServers: "x", GroupID: "g", RetryDelay: time.Second,
 		Backoff: Backoff{Initial: time.Microsecond, Max: time.Microsecond}},
-		r, Deps{Decoder: dec, Store: f.store, Publisher: f.pub, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		r, Deps{Decoder: dec, Store: store, Publisher: pub, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.ctl = fakeParts{}
 	c.now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
-	f.c = c
-	return f
+	return c
 }
 
 func record(topic, value, id, typ string, extra ...kafka.Header) *kafka.Message {

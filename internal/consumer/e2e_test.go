@@ -546,3 +546,65 @@ func TestRefusedCommitIsNotTransient(t *testing.T) {
 		t.Errorf("handler ran %d times, want 4 (2 in place, 1 retry round)", n)
 	}
 }
+
+// TestBatchApply: 300 records already on a one-partition topic when the consumer starts are
+// applied in a few transactions (records of one transaction share its processed_at, now()),
+// on the real database: an event twice inside the backlog is applied once, an undecodable record
+// and a record whose handler fails for good go to the DLQ alone, and every other one is applied.
+func TestBatchApply(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
+	dlq := ct.NewReader(t, e, dlqTopic)
+	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	const total = 300
+	var recs []*kafka.Message
+	var ids []string
+	evs := map[string]events.TodoCreated{}
+	for i := range total {
+		ev := created("batch")
+		id := uuid.NewString()
+		evs[id] = ev
+		value := ct.Encode(t, ser, ev)
+		if i == 100 {
+			value = []byte("not avro")
+		} else if i != 200 {
+			ids = append(ids, id)
+		}
+		recs = append(recs, ct.Record(topic, id, ev, value))
+		if i == 150 {
+			recs = append(recs, ct.Record(topic, ids[140], evs[ids[140]], ct.Encode(t, ser, evs[ids[140]]))) // again
+		}
+	}
+	badID, junkID := recs[201].Headers, recs[100].Headers // 201: one record was added after 150
+	badEvent, _ := consumer.Header(badID, events.HeaderID)
+	junkEvent, _ := consumer.Header(junkID, events.HeaderID)
+	ct.Publish(t, pub, recs...)
+	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
+	// set before the consumer has joined its group (a join takes far longer than this line)
+	tc.setFail(evs[badEvent].TodoID, func(int) error { return consumer.PermanentError(errors.New("refused")) })
+	tc.waitApplied(t, 60*time.Second, ids...)
+	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
+	var deadIDs []string
+	for _, m := range dead {
+		id, _ := consumer.Header(m.Headers, events.HeaderID)
+		deadIDs = append(deadIDs, id)
+	}
+	if len(deadIDs) != 2 || deadIDs[0] != junkEvent || deadIDs[1] != badEvent {
+		t.Fatalf("DLQ has %v, want [%s %s]", deadIDs, junkEvent, badEvent)
+	}
+	// (its handler may have run twice: a batch rolled back by the failing record runs again)
+	if n := tc.applied(t, ids[140]); n != 1 {
+		t.Errorf("the event delivered twice was applied %d times", n)
+	}
+	if !strings.Contains(scrape(t, tc.svc.Consumer.Handler()), "consumer_events_duplicate_total{") {
+		t.Error("the second delivery was not counted as a duplicate")
+	}
+	var rows, txs int
+	if err := tc.db.QueryRow(`SELECT count(*), count(DISTINCT processed_at) FROM consumer_processed_events`).Scan(&rows, &txs); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(ids) || txs > total/10 {
+		t.Fatalf("%d processed events in %d transactions, want %d in at most %d", rows, txs, len(ids), total/10)
+	}
+	t.Logf("%d events applied in %d transactions", rows, txs)
+}

@@ -80,3 +80,107 @@ func commitError(eventID string, err error) error {
 	}
 	return err
 }
+
+// BatchStore is a Store that can also apply several events in one transaction, so that a
+// partition's available records cost one commit instead of one each. SQLStore is one.
+type BatchStore interface {
+	Store
+	// ApplyBatch records the events of ms as processed by group and runs fn(tx, i) for each ms[i]
+	// not recorded before (nor earlier in ms: a duplicate inside the batch runs once), in order,
+	// in one transaction, committing all or none. It reports which ones were duplicates. When
+	// fn fails for ms[i], or returns nil but leaves the transaction aborted (a failed statement
+	// it swallowed), everything rolls back and the error is a *BatchError naming i; any other
+	// error (begin, the processed-events insert, commit) names no record.
+	ApplyBatch(ctx context.Context, group string, ms []*Message, fn func(tx *sql.Tx, i int) error) (duplicate []bool, err error)
+}
+
+// BatchError is the failure of one record inside a batch: the whole batch was rolled back.
+type BatchError struct {
+	Index int // the record whose handler failed, an index into the batch
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("record %d of the batch: %v", e.Index, e.Err) }
+
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// errLeftAborted is the error of a handler that returned nil with its transaction aborted: one
+// of its statements failed and it did not say so. Like the COMMIT that rolls back in Apply, it
+// is retriable, not transient: it fails the same way every time.
+var errLeftAborted = errors.New("consumer: the handler returned nil but a statement of it failed: the transaction is aborted (commit would roll back)")
+
+// ApplyBatch implements BatchStore: one INSERT of the processed-event ids (ON CONFLICT DO
+// NOTHING, RETURNING the new ones), the handlers of the new events, one COMMIT.
+func (s SQLStore) ApplyBatch(ctx context.Context, group string, ms []*Message, fn func(tx *sql.Tx, i int) error) ([]bool, error) {
+	dup := make([]bool, len(ms))
+	ids, types, topics := make([]string, 0, len(ms)), make([]string, 0, len(ms)), make([]string, 0, len(ms))
+	parts, offsets := make([]int32, 0, len(ms)), make([]int64, 0, len(ms))
+	first := make(map[string]bool, len(ms))
+	for i, m := range ms {
+		if first[m.EventID] {
+			dup[i] = true // the same event earlier in this batch
+			continue
+		}
+		first[m.EventID] = true
+		ids, types, topics = append(ids, m.EventID), append(types, m.Type), append(topics, m.Topic)
+		parts, offsets = append(parts, m.Partition), append(offsets, m.Offset)
+	}
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return nil, TransientError(fmt.Errorf("consumer: connection for a batch: %w", err))
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, TransientError(fmt.Errorf("consumer: begin transaction: %w", err))
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	rows, err := tx.QueryContext(ctx, `INSERT INTO consumer_processed_events
+        (group_id, event_id, event_type, topic, partition, "offset")
+        SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
+        ON CONFLICT DO NOTHING RETURNING event_id`, group, ids, types, topics, parts, offsets)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: record %d events as processed: %w", len(ids), err)
+	}
+	fresh := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("consumer: record %d events as processed: %w", len(ids), err)
+		}
+		fresh[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consumer: record %d events as processed: %w", len(ids), err)
+	}
+	for i, m := range ms {
+		if dup[i] || !fresh[m.EventID] {
+			dup[i] = true
+			continue
+		}
+		if err := fn(tx, i); err != nil {
+			return nil, &BatchError{Index: i, Err: err}
+		}
+		if aborted(conn) {
+			return nil, &BatchError{Index: i, Err: errLeftAborted}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, commitError(fmt.Sprintf("batch of %d (%s...)", len(ms), ms[0].EventID), err)
+	}
+	return dup, nil
+}
+
+// aborted tells whether conn's transaction has failed, from the status of the server's last
+// ReadyForQuery (no round trip). Only pgx connections say; others report false.
+func aborted(conn *sql.Conn) bool {
+	var failed bool
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(interface{ Conn() *pgx.Conn }); ok {
+			failed = c.Conn().PgConn().TxStatus() == 'E'
+		}
+		return nil
+	})
+	return failed
+}

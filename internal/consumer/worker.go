@@ -81,8 +81,41 @@ func (w *worker) next() *kafka.Message {
 	}
 }
 
+// nextBatch waits for the next record and returns it with up to max-1 more already queued;
+// nil once the worker is stopped.
+func (w *worker) nextBatch(max int) []*kafka.Message {
+	m := w.next()
+	if m == nil {
+		return nil
+	}
+	batch := []*kafka.Message{m}
+	w.mu.Lock()
+	n := min(len(w.queue), max-1)
+	batch = append(batch, w.queue[:n]...)
+	clear(w.queue[:n])
+	w.queue = w.queue[n:]
+	if w.paused && !w.backoff && len(w.queue) <= w.c.cfg.QueueSize/4 {
+		w.setPausedLocked(false)
+	}
+	w.mu.Unlock()
+	return batch
+}
+
+// store stores the offset after m: m's outcome is durable.
+func (w *worker) store(m *kafka.Message) {
+	next := m.TopicPartition
+	next.Offset++
+	if _, err := w.c.ctl.StoreOffsets([]kafka.TopicPartition{next}); err != nil {
+		w.c.log.Warn("store offset", "topic", w.key.topic, "partition", w.key.partition, "err", err)
+	}
+}
+
 func (w *worker) run() {
 	defer close(w.done)
+	if bs, ok := w.c.store.(BatchStore); ok && w.c.cfg.BatchSize > 1 && w.key.topic != w.c.cfg.RetryTopic {
+		w.runBatches(bs)
+		return
+	}
 	for {
 		m := w.next()
 		if m == nil {
@@ -91,10 +124,21 @@ func (w *worker) run() {
 		if err := w.c.process(w.runCtx, w.waitCtx, m, w.pauseForBackoff); err != nil {
 			return // stopped before the record was done: not stored, the next owner reads it again
 		}
-		next := m.TopicPartition
-		next.Offset++
-		if _, err := w.c.ctl.StoreOffsets([]kafka.TopicPartition{next}); err != nil {
-			w.c.log.Warn("store offset", "topic", w.key.topic, "partition", w.key.partition, "err", err)
+		w.store(m)
+	}
+}
+
+// runBatches is run for a partition of the main topic on a BatchStore: the records queued are
+// applied up to BatchSize at a time, one transaction each (processBatch), the offset of each
+// stored once its transaction committed.
+func (w *worker) runBatches(bs BatchStore) {
+	for {
+		ms := w.nextBatch(w.c.cfg.BatchSize)
+		if ms == nil {
+			return
+		}
+		if err := w.c.processBatch(w.runCtx, w.waitCtx, bs, ms, w.pauseForBackoff, w.store); err != nil {
+			return // stopped before all were done: the rest is not stored, the next owner reads it again
 		}
 	}
 }

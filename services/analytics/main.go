@@ -38,6 +38,7 @@ type cfg struct {
 	DLQTopic         string        `env:"DLQ_TOPIC" envDefault:"todos.task.events.dlq" usage:"dead-letter topic"`
 	InPlaceAttempts  int           `env:"IN_PLACE_ATTEMPTS" envDefault:"3" usage:"handler attempts per delivery before the retry topic"`
 	MaxRetries       int           `env:"MAX_RETRIES" envDefault:"3" usage:"rounds through the retry topic before the DLQ"`
+	BatchSize        int           `env:"BATCH_SIZE" envDefault:"100" usage:"most records of one partition applied in one database transaction (1: one transaction per record)"`
 	RetryDelay       time.Duration `env:"RETRY_DELAY" envDefault:"5s" usage:"delay before a retried record is consumed again (doubles each round)"`
 	MetricsAddr      string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9102" usage:"address of /metrics, /healthz, /readyz"`
 	LogLevel         slog.Level    `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
@@ -85,7 +86,7 @@ func run(ctx context.Context, c cfg, log *slog.Logger) error {
 	svc, err := consumer.OpenService(ctx, consumer.ServiceConfig{
 		Config: consumer.Config{BootstrapServers: c.BootstrapServers, GroupID: c.GroupID, Topic: c.Topic,
 			RetryTopic: c.RetryTopic, DLQTopic: c.DLQTopic, InPlaceAttempts: c.InPlaceAttempts,
-			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay},
+			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay, BatchSize: c.BatchSize},
 		DatabaseURL: c.DatabaseURL, RegistryURL: c.RegistryURL, RegistryTimeout: c.RegistryTimeout,
 		MetricsAddr: c.MetricsAddr, Log: log,
 	}, setup(log), func(*sql.DB) *consumer.Router { return routes() })
