@@ -43,19 +43,22 @@ func ParseFailure(hs []kafka.Header) Failure {
 }
 
 // ReadDLQ reads topic from its start to its current end (read_committed, no consumer group) and
-// returns its entries in order, replay markers folded into the entries they name.
+// returns its entries in order, replay markers folded into the entries they name. Each request
+// to Kafka waits until ctx's deadline (10 s without one); librdkafka's own logs are off, the
+// error returned says what failed.
 func ReadDLQ(ctx context.Context, bootstrap, topic string) ([]DLQEntry, error) {
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers":  bootstrap,
 		"group.id":           "pipelinectl-dlq", // required by the client; no offsets are committed
 		"enable.auto.commit": false,
 		"isolation.level":    "read_committed",
+		"log_level":          2, // critical only: connection failures come back as errors
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dlq: consumer: %w", err)
 	}
 	defer c.Close()
-	md, err := c.GetMetadata(&topic, false, 10_000)
+	md, err := c.GetMetadata(&topic, false, timeoutMs(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("dlq: metadata of %s: %w", topic, err)
 	}
@@ -66,7 +69,7 @@ func ReadDLQ(ctx context.Context, bootstrap, topic string) ([]DLQEntry, error) {
 	ends := map[int32]int64{}
 	var parts []kafka.TopicPartition
 	for _, p := range tm.Partitions {
-		low, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10_000)
+		low, high, err := c.QueryWatermarkOffsets(topic, p.ID, timeoutMs(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("dlq: watermarks of %s[%d]: %w", topic, p.ID, err)
 		}
@@ -131,6 +134,16 @@ func ReadDLQ(ctx context.Context, bootstrap, topic string) ([]DLQEntry, error) {
 		return entries[i].Offset < entries[j].Offset
 	})
 	return entries, nil
+}
+
+// timeoutMs is what is left of ctx's deadline in milliseconds for a librdkafka call that takes a
+// timeout (at least 1), or 10 s when ctx has none.
+func timeoutMs(ctx context.Context) int {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return 10_000
+	}
+	return max(1, int(time.Until(d).Milliseconds()))
 }
 
 // replayMarkerOf recognises a replay marker: no value, and both replayed_dlq_offset (a number)

@@ -19,7 +19,7 @@ func NewAdmin(bootstrapServers string, timeout time.Duration) (*Admin, error) {
 	ac, err := kafka.NewAdminClient(&kafka.ConfigMap{
 		"bootstrap.servers": bootstrapServers,
 		"client.id":         "pipelinectl",
-		"log_level":         3, // errors only: librdkafka's own logs are noisy for a CLI
+		"log_level":         2, // critical only: connection failures come back as errors
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin client: %w", err)

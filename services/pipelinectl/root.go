@@ -89,6 +89,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, environ m
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	err = a.explain(err)
 	var ue usageError
 	var rep reported
 	switch {

@@ -142,7 +142,7 @@ func (a *app) tail(cmd *cobra.Command, topic string, o tailOptions, offsetSet, p
 		"enable.auto.commit":   false,
 		"isolation.level":      o.isolation,
 		"enable.partition.eof": true,
-		"log_level":            3,
+		"log_level":            2, // critical only: connection failures come back as errors
 	})
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
