@@ -128,3 +128,15 @@ func TestDirections(t *testing.T) {
 		t.Error("unknown level: no error")
 	}
 }
+
+// Issue 9: a reader field whose type is an empty union made Compare panic (index out of range)
+// in both directions; it is an error now.
+func TestCompareEmptyUnionIsAnError(t *testing.T) {
+	old := `{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}`
+	bad := `{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"e","type":[],"default":null}]}`
+	for _, l := range []Level{"BACKWARD", "FORWARD", "FULL_TRANSITIVE"} {
+		if ps, err := Compare("R", bad, old, 1, l); err == nil {
+			t.Errorf("%s: Compare = %v, nil; want an error", l, ps)
+		}
+	}
+}

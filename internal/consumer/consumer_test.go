@@ -377,6 +377,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", serde.ErrUnknownSchemaID), Permanent},
 		{fmt.Errorf("x: %w", serde.ErrNotWireFormat), Permanent},
 		{fmt.Errorf("x: %w", serde.ErrDecode), Permanent},
+		{fmt.Errorf("x: %w", serde.ErrUnsupportedSchema), Permanent},
 		{&pgconn.PgError{Code: "08006"}, Transient},
 		{&pgconn.PgError{Code: "57P01"}, Transient},
 		{&pgconn.PgError{Code: "40001"}, Transient},

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -41,7 +42,8 @@ type planEntry struct {
 
 // Plan returns the plan for data written with writerSchema, registered under writerID, and read
 // with readerSchema. The first call for a pair makes the plan, or the error, that every call
-// returns; writerSchema is parsed only then, so it must be the schema that writerID names.
+// returns; writerSchema is parsed only then, so it must be the schema that writerID names. A
+// failure is returned to every caller of the pair, never a nil plan without an error.
 func (c *Cache) Plan(writerID int, writerSchema, readerSchema string) (*Plan, error) {
 	re := entry(c, &c.readers, readerSchema)
 	re.once.Do(func() {
@@ -50,7 +52,7 @@ func (c *Cache) Plan(writerID int, writerSchema, readerSchema string) (*Plan, er
 			re.err = fmt.Errorf("resolve: reader schema: %w: %v", ErrSchema, err)
 			return
 		}
-		form, _ := canonical(s, true)
+		form := canonical(s)
 		re.schema, re.fp = s, sha256.Sum256([]byte(form))
 	})
 	if re.err != nil {
@@ -58,15 +60,27 @@ func (c *Cache) Plan(writerID int, writerSchema, readerSchema string) (*Plan, er
 	}
 	pe := entry(c, &c.plans, planKey{writerID, re.fp})
 	pe.once.Do(func() {
+		defer func() {
+			// A panic inside once.Do would leave the entry done with no plan and no error.
+			if v := recover(); v != nil {
+				pe.plan, pe.err = nil, fmt.Errorf("resolve: internal error planning writer schema id %d: %v", writerID, v)
+			}
+		}()
 		w, err := parseSchema(writerSchema)
 		if err != nil {
 			pe.err = fmt.Errorf("resolve: writer schema id %d: %w: %v", writerID, ErrSchema, err)
 			return
 		}
-		pe.plan, pe.err = newPlan(w, re.schema)
+		pe.plan, pe.err = buildPlan(w, re.schema)
+		if pe.plan == nil && pe.err == nil {
+			pe.err = errors.New("resolve: no plan was made") // never cache a failure as a success
+		}
 	})
 	return pe.plan, pe.err
 }
+
+// buildPlan is newPlan; a test replaces it.
+var buildPlan = newPlan
 
 // entry is the entry of *table for key, made empty if there is none yet.
 func entry[K comparable, E any](c *Cache, table *map[K]*E, key K) *E {

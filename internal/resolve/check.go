@@ -65,7 +65,12 @@ func (i Incompatibility) String() string {
 // the reader lacks, without a reader default; a writer union branch that no reader branch
 // matches): such a pair is incompatible here, as in the Java and Confluent compatibility
 // checkers, because some datum fails. An error means a schema is not valid Avro (ErrSchema).
-func Check(writerSchema, readerSchema string) ([]Incompatibility, error) {
+func Check(writerSchema, readerSchema string) (_ []Incompatibility, err error) {
+	defer func() {
+		if v := recover(); v != nil { // a bug, not a crash of the gate
+			err = fmt.Errorf("resolve: internal error checking the schemas: %v", v)
+		}
+	}()
 	w, err := parseSchema(writerSchema)
 	if err != nil {
 		return nil, fmt.Errorf("resolve: writer schema: %w: %v", ErrSchema, err)

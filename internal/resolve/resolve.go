@@ -1,15 +1,23 @@
 // Package resolve reads Avro data written with one schema as another, compatible schema, by the
-// rules of the Avro specification's "Schema Resolution" section (Avro 1.11 and 1.12): goavro
-// decodes only with the writer's schema, so a consumer built with a newer or older schema needs
-// this step between goavro and its own types.
+// rules of the Avro specification's "Schema Resolution" section (Avro 1.11 and 1.12), and
+// decodes the Avro binary body itself, with limits, because its bodies come from anyone who can
+// write to a topic: every length and block count is checked against the bytes left before
+// anything is allocated for it, values nest at most MaxDepth levels, items that take no bytes
+// are at most MaxZeroSizeItems per datum, and a schema that admits no finite value is refused.
+// What a Plan decodes therefore allocates in proportion to the body's length, and never panics.
+//
+// Where the specification leaves room, this package reads it as Java's implementation (Apache
+// Avro 1.12) does: a writer value goes to the reader union's branch of its own type (same full
+// name for a named type) before the first branch that matches by promotion, alias or unqualified
+// name; a union field's default may be a value of any of its branches (Avro 1.12, AVRO-3649),
+// the first branch it is a valid value of is the one read; an invalid logical type (such as a
+// decimal whose precision does not fit its fixed size) is ignored and read as its underlying type.
 package resolve
 
 import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/linkedin/goavro/v2"
 )
 
 var (
@@ -55,8 +63,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Plan converts values decoded with a writer schema into the shape of a reader schema. A Plan
 // is immutable and safe for concurrent use.
 type Plan struct {
-	codec *goavro.Codec // the writer schema without logical types: values come out underlying
-	conv  conv          // nil when goavro's value is already the reader's
+	writer *schema
+	skip   map[*field]bool // writer fields no reader field reads: checked, not kept
+	conv   conv            // nil when the decoded value is already the reader's
 }
 
 // NewPlan checks that data written with writerSchema can be read with readerSchema, and
@@ -85,18 +94,27 @@ func NewPlan(writerSchema, readerSchema string) (*Plan, error) {
 	return newPlan(w, r)
 }
 
-func newPlan(w, r *schema) (*Plan, error) {
-	text, names := canonical(w, false)
-	codec, err := goavro.NewCodec(text)
-	if err != nil {
-		return nil, fmt.Errorf("resolve: writer schema: %w: %v", ErrSchema, err)
-	}
-	b := &builder{records: make(map[[2]*schema]*recordConv), wnames: names}
+func newPlan(w, r *schema) (p *Plan, err error) {
+	defer func() {
+		// No schema may crash a caller: a panic here is a bug, reported as an error.
+		if v := recover(); v != nil {
+			p, err = nil, fmt.Errorf("resolve: internal error planning the resolution: %v", v)
+		}
+	}()
+	b := &builder{records: make(map[[2]*schema]*recordConv), read: make(map[*field]bool)}
 	c, err := b.resolve(w, r, "")
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{codec: codec, conv: c}, nil
+	skip := make(map[*field]bool)
+	for rw := range b.records {
+		for _, f := range rw[0].fields {
+			if !b.read[f] {
+				skip[f] = true
+			}
+		}
+	}
+	return &Plan{writer: w, skip: skip, conv: c}, nil
 }
 
 // Decode decodes one Avro body written with the writer schema and returns it in the form that
@@ -105,19 +123,25 @@ func newPlan(w, r *schema) (*Plan, error) {
 // logical type, such as "long.timestamp-millis"), int32, int64, float32, float64, string,
 // []byte, []any, time.Time for timestamp-millis, timestamp-micros and date, time.Duration for
 // time-millis and time-micros, *big.Rat for decimal. The whole body must be one datum.
+//
+// A body that is not one datum of the writer schema, or breaks a limit (MaxDepth,
+// MaxZeroSizeItems, a length or block count beyond the bytes left), is refused with an error
+// that wraps ErrMalformed and says at which byte. Writer fields that the reader does not read are
+// checked but not kept.
 func (p *Plan) Decode(body []byte) (v any, err error) {
 	defer func() {
-		// goavro should return errors for every malformed body; a record must never crash a consumer.
+		// The decoder and the conversions check every value; a record must never crash a consumer.
 		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("resolve: %w: goavro panicked: %v", ErrMalformed, r)
+			v, err = nil, fmt.Errorf("resolve: %w: internal error: %v", ErrMalformed, r)
 		}
 	}()
-	native, rest, err := p.codec.NativeFromBinary(body)
+	d := &decoder{plan: p, buf: body, zero: MaxZeroSizeItems}
+	native, err := d.value(p.writer, true)
 	if err != nil {
-		return nil, fmt.Errorf("resolve: %w: %v", ErrMalformed, err)
+		return nil, err
 	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("resolve: %w: %d bytes left over after the datum", ErrMalformed, len(rest))
+	if d.left() != 0 {
+		return nil, fmt.Errorf("resolve: %w: %d bytes left over after the datum", ErrMalformed, d.left())
 	}
 	if p.conv == nil {
 		return native, nil
@@ -125,7 +149,7 @@ func (p *Plan) Decode(body []byte) (v any, err error) {
 	return p.conv(native)
 }
 
-// conv turns a writer value (as goavro decodes it with the plan's codec) into the reader's form.
+// conv turns a writer value (as the plan's decoder gives it) into the reader's form.
 // It may reuse and change the value it is given, which the plan's own decoding just made. A nil
 // conv is the identity.
 type conv func(any) (any, error)
@@ -134,8 +158,8 @@ type builder struct {
 	// records holds the record plans made or being made, per writer and reader schema: a
 	// recursive type comes back to its own plan instead of looping.
 	records map[[2]*schema]*recordConv
-	// wnames are the names of the writer's named types in the plan's codec, goavro's union keys.
-	wnames map[*schema]string
+	// read are the writer fields that some reader field reads; the plan skips the others.
+	read map[*field]bool
 }
 
 func incompatible(path, format string, args ...any) error {
@@ -309,10 +333,7 @@ func (b *builder) writerUnion(w, r *schema, path string) (conv, error) {
 		} else {
 			br.c, br.err = b.resolve(wb, r, path)
 		}
-		wkey := b.wnames[wb]
-		if !wb.named() {
-			wkey = wb.kind.String()
-		}
+		wkey := writerKey(wb)
 		if br.err != nil {
 			identity = false
 			if firstErr == nil {
@@ -344,7 +365,7 @@ func (b *builder) writerUnion(w, r *schema, path string) (conv, error) {
 	return func(v any) (any, error) {
 		if v == nil {
 			if null == nil {
-				return nil, fmt.Errorf("resolve: %w: goavro gave null for a union without null", ErrMalformed)
+				return nil, fmt.Errorf("resolve: %w: null for a union without null", ErrMalformed)
 			}
 			if null.err != nil {
 				return nil, null.err
@@ -358,7 +379,7 @@ func (b *builder) writerUnion(w, r *schema, path string) (conv, error) {
 		for wkey, x := range m {
 			br := byKey[wkey]
 			if br == nil {
-				return nil, fmt.Errorf("resolve: %w: goavro gave union key %q", ErrMalformed, wkey)
+				return nil, fmt.Errorf("resolve: %w: union key %q", ErrMalformed, wkey)
 			}
 			if br.err != nil {
 				return nil, br.err
@@ -379,7 +400,7 @@ func (b *builder) writerUnion(w, r *schema, path string) (conv, error) {
 			m[br.rkey] = x
 			return m, nil
 		}
-		return nil, fmt.Errorf("resolve: %w: goavro gave an empty union value", ErrMalformed)
+		return nil, fmt.Errorf("resolve: %w: an empty union value", ErrMalformed)
 	}, nil
 }
 
@@ -485,8 +506,8 @@ func (b *builder) record(w, r *schema, path string) (conv, error) {
 	return rc.convert, nil
 }
 
-// recordConv turns a writer record, as goavro's map, into the reader's, in place: the map that
-// goavro made for the writer's fields becomes the reader's.
+// recordConv turns a writer record, as the decoder's map, into the reader's, in place: the map
+// that the decoder made for the writer's fields becomes the reader's.
 type recordConv struct {
 	err      error
 	identity bool
@@ -564,6 +585,11 @@ func matchFields(w, r *schema) (src []*field, claimed map[string]bool) {
 
 func (b *builder) fillRecord(rc *recordConv, w, r *schema, path string) error {
 	src, claimed := matchFields(w, r)
+	for _, f := range w.fields {
+		if claimed[f.name] {
+			b.read[f] = true
+		}
+	}
 	rc.identity = true
 	for _, f := range w.fields {
 		if !claimed[f.name] {
@@ -591,7 +617,7 @@ func (b *builder) fillRecord(rc *recordConv, w, r *schema, path string) error {
 			return err
 		}
 		if c == nil && src[i].name == f.name {
-			continue // goavro's value is the reader's already, under the reader's name
+			continue // the decoded value is the reader's already, under the reader's name
 		}
 		rc.identity = false
 		rc.steps = append(rc.steps, fieldStep{name: f.name, from: src[i].name, c: c})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -62,6 +63,8 @@ type schema struct {
 	precision int
 	scale     int
 	pattern   *regexp.Regexp // goavro's validated-string
+
+	minSize int // the fewest bytes a value takes; infinite when the type admits no finite value
 }
 
 type field struct {
@@ -75,8 +78,14 @@ type field struct {
 var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // parseSchema parses Avro schema JSON text per the specification's "Schema Declaration" and
-// "Names" sections.
-func parseSchema(text string) (*schema, error) {
+// "Names" sections. A schema that admits no finite value is refused: no datum can be written
+// with it, and a decoder that followed it would recurse for ever.
+func parseSchema(text string) (_ *schema, err error) {
+	defer func() {
+		if v := recover(); v != nil { // a bug, not a crash of the caller
+			err = fmt.Errorf("internal error parsing the schema: %v", v)
+		}
+	}()
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber() // long defaults beyond 2^53 stay exact
 	var v any
@@ -87,7 +96,15 @@ func parseSchema(text string) (*schema, error) {
 		return nil, errors.New("schema has text after its JSON value")
 	}
 	p := &parser{named: make(map[string]*schema)}
-	return p.parse(v, "")
+	s, err := p.parse(v, "")
+	if err != nil {
+		return nil, err
+	}
+	sizes(s)
+	if s.minSize >= infinite {
+		return nil, fmt.Errorf("%s admits no finite value: every value of it would contain a record that must contain itself, or a union with no branches", s.describe())
+	}
+	return s, nil
 }
 
 type parser struct {
@@ -338,7 +355,7 @@ func (s *schema) logicalProps(m map[string]any) {
 		if _, has := m["scale"]; !has {
 			scale, ok2 = 0, true
 		}
-		if ok1 && ok2 && prec >= 1 && scale >= 0 && scale <= prec {
+		if ok1 && ok2 && prec >= 1 && scale >= 0 && scale <= prec && (s.kind == kBytes || prec <= maxFixedPrecision(s.size)) {
 			s.decimal, s.precision, s.scale = true, prec, scale
 		}
 	case s.logical == "validated-string" && s.kind == kString:
@@ -346,6 +363,16 @@ func (s *schema) logicalProps(m map[string]any) {
 			s.pattern, _ = regexp.Compile(strings.TrimSpace(pat))
 		}
 	}
+}
+
+// maxFixedPrecision is the most decimal digits a two's-complement fixed of size bytes holds:
+// floor(log10(2^(8*size-1) - 1)), computed as Java's implementation does (specification,
+// "Decimal": a precision that does not fit makes the logical type invalid).
+func maxFixedPrecision(size int) int {
+	if size <= 0 {
+		return 0
+	}
+	return int(math.Floor(math.Log10(2) * (8*float64(size) - 1)))
 }
 
 func intAttr(m map[string]any, key string) (int, bool) {
@@ -433,46 +460,28 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// canonical writes s as JSON. With full unset it writes what decoding needs and nothing else,
-// with synthetic full names (t0, t1, ...) for named types, for a goavro codec that yields the
-// underlying values of every logical type: the names are private to the plan, so goavro's own
-// namespace rules cannot make them differ from the ones this package computed. With full set it
-// writes everything that resolution depends on (names, aliases, defaults, logical types), in a
-// fixed order: its hash identifies a reader schema.
-func canonical(s *schema, full bool) (string, map[*schema]string) {
+// canonical writes everything of s that resolution depends on (names, aliases, defaults,
+// logical types) as JSON, in a fixed order: its hash identifies a reader schema.
+func canonical(s *schema) string {
 	var b bytes.Buffer
-	c := &canon{full: full, ids: make(map[*schema]string)}
+	c := &canon{done: make(map[*schema]bool)}
 	c.write(&b, s)
-	return b.String(), c.ids
+	return b.String()
 }
 
 type canon struct {
-	full bool
-	ids  map[*schema]string
-}
-
-func (c *canon) name(s *schema) string {
-	if c.full {
-		return s.name
-	}
-	if id, ok := c.ids[s]; ok {
-		return id
-	}
-	id := "resolve.t" + strconv.Itoa(len(c.ids))
-	c.ids[s] = id
-	return id
+	done map[*schema]bool // named types written: later references are by name
 }
 
 func (c *canon) write(b *bytes.Buffer, s *schema) {
 	if s.named() {
-		if _, done := c.ids[s]; done {
-			b.WriteString(strconv.Quote(c.name(s)))
+		if c.done[s] {
+			b.WriteString(strconv.Quote(s.name))
 			return
 		}
-		n := c.name(s)
-		c.ids[s] = n
-		fmt.Fprintf(b, `{"type":%q,"name":%q`, s.kind.String(), n)
-		if c.full && len(s.aliases) > 0 {
+		c.done[s] = true
+		fmt.Fprintf(b, `{"type":%q,"name":%q`, s.kind.String(), s.name)
+		if len(s.aliases) > 0 {
 			as := append([]string(nil), s.aliases...)
 			sort.Strings(as)
 			fmt.Fprintf(b, `,"aliases":%s`, jsonText(as))
@@ -487,20 +496,18 @@ func (c *canon) write(b *bytes.Buffer, s *schema) {
 			}
 			fmt.Fprintf(b, `{"name":%q,"type":`, f.name)
 			c.write(b, f.typ)
-			if c.full {
-				if len(f.aliases) > 0 {
-					fmt.Fprintf(b, `,"aliases":%s`, jsonText(f.aliases))
-				}
-				if f.hasDefault {
-					fmt.Fprintf(b, `,"default":%s`, jsonText(f.def))
-				}
+			if len(f.aliases) > 0 {
+				fmt.Fprintf(b, `,"aliases":%s`, jsonText(f.aliases))
+			}
+			if f.hasDefault {
+				fmt.Fprintf(b, `,"default":%s`, jsonText(f.def))
 			}
 			b.WriteByte('}')
 		}
 		b.WriteString("]}")
 	case kEnum:
 		fmt.Fprintf(b, `,"symbols":%s`, jsonText(s.symbols))
-		if c.full && s.hasEnum {
+		if s.hasEnum {
 			fmt.Fprintf(b, `,"default":%q`, s.enumDef)
 		}
 		b.WriteByte('}')
@@ -526,7 +533,7 @@ func (c *canon) write(b *bytes.Buffer, s *schema) {
 		}
 		b.WriteByte(']')
 	default:
-		if c.full && s.logical != "" {
+		if s.logical != "" {
 			fmt.Fprintf(b, `{"type":%q`, s.kind.String())
 			c.logicalAttrs(b, s)
 			b.WriteByte('}')
@@ -537,7 +544,7 @@ func (c *canon) write(b *bytes.Buffer, s *schema) {
 }
 
 func (c *canon) logicalAttrs(b *bytes.Buffer, s *schema) {
-	if !c.full || s.logical == "" {
+	if s.logical == "" {
 		return
 	}
 	fmt.Fprintf(b, `,"logicalType":%q`, s.logical)
@@ -547,4 +554,19 @@ func (c *canon) logicalAttrs(b *bytes.Buffer, s *schema) {
 	if s.pattern != nil {
 		fmt.Fprintf(b, `,"pattern":%q`, s.pattern.String())
 	}
+}
+
+// FullName parses schemaText with the parser that NewPlan uses, so it accepts exactly the
+// schemas a plan can be made of, and returns the full name of its top-level type: a record's,
+// enum's or fixed's full name, else the type's own name ("string", "array", "union", ...). An
+// error wraps ErrSchema.
+func FullName(schemaText string) (string, error) {
+	s, err := parseSchema(schemaText)
+	if err != nil {
+		return "", fmt.Errorf("resolve: %w: %v", ErrSchema, err)
+	}
+	if s.named() {
+		return s.name, nil
+	}
+	return s.kind.String(), nil
 }

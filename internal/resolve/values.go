@@ -2,10 +2,12 @@ package resolve
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -99,8 +101,8 @@ func logicalNative(s *schema) conv {
 }
 
 // defaultValue converts a reader field's JSON default into the reader's native form, per the
-// specification's table of field default values: a union's default is of its first branch,
-// bytes and fixed defaults are strings whose code points 0-255 are the bytes. Each call of the
+// specification's table of field default values: a union's default is a value of any of its
+// branches (Avro 1.12, AVRO-3649), read as the first branch it is valid for; bytes and fixed defaults are strings whose code points 0-255 are the bytes. Each call of the
 // returned function gives a value of its own, so that callers may change what Decode returns.
 func defaultValue(s *schema, d any, path string) (func() any, error) {
 	v, err := defaultNative(s, d)
@@ -119,15 +121,24 @@ func defaultNative(s *schema, d any) (any, error) {
 	bad := func() error { return fmt.Errorf("not a valid %s", s.describe()) }
 	switch s.kind {
 	case kUnion:
-		first := s.branches[0]
-		v, err := defaultNative(first, d)
-		if err != nil {
-			return nil, fmt.Errorf("a union's default is of its first branch: %w", err)
+		// Avro 1.12 (AVRO-3649): the default may be a value of any branch; as in Java, the
+		// first branch it is a valid value of is the one it is read as.
+		var errs []string
+		for _, b := range s.branches {
+			v, err := defaultNative(b, d)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			if b.kind == kNull {
+				return nil, nil
+			}
+			return map[string]any{b.unionKey(): v}, nil
 		}
-		if first.kind == kNull {
-			return nil, nil
+		if len(s.branches) == 0 {
+			return nil, errors.New("a union with no branches has no valid default")
 		}
-		return map[string]any{first.unionKey(): v}, nil
+		return nil, fmt.Errorf("not a valid value of any branch of %s (%s)", s.describe(), strings.Join(errs, "; "))
 	case kNull:
 		if d != nil {
 			return nil, bad()
@@ -145,9 +156,12 @@ func defaultNative(s *schema, d any) (any, error) {
 			return nil, bad()
 		}
 		i, err := strconv.ParseInt(string(n), 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("%s: %s is out of the 64-bit range", bad(), n)
+		}
 		if err != nil {
 			f, ferr := n.Float64() // 1e3 and 2.0 are integers written otherwise
-			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<63 {
+			if ferr != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
 				return nil, bad()
 			}
 			i = int64(f)
@@ -281,7 +295,7 @@ func clone(v any) any {
 		}
 		return out
 	case []byte:
-		return append([]byte(nil), t...)
+		return append([]byte{}, t...)
 	case *big.Rat:
 		return new(big.Rat).Set(t)
 	}

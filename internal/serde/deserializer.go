@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/riferrei/srclient"
 	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/resolve"
@@ -156,11 +155,13 @@ func (d *Deserializer) parseWriter(id int, sch *srclient.Schema) (*writerSchema,
 	if t := sch.SchemaType(); t != nil && *t != srclient.Avro {
 		return nil, fmt.Errorf("%w: schema id %d is %s", ErrUnsupportedSchema, id, *t)
 	}
-	codec, err := goavro.NewCodec(sch.Schema())
+	// The parser resolution uses: every schema it can read is accepted here, and one it refuses
+	// (not valid Avro, or admitting no finite value) is refused before any body is decoded.
+	name, err := resolve.FullName(sch.Schema())
 	if err != nil {
 		return nil, fmt.Errorf("%w: schema id %d: %v", ErrUnsupportedSchema, id, err)
 	}
-	ws := &writerSchema{id: id, text: sch.Schema(), name: fullName(codec)}
+	ws := &writerSchema{id: id, text: sch.Schema(), name: name}
 	rs, ok := d.readers[ws.name]
 	if !ok {
 		return ws, nil // no Go type: every record of it fails with ErrUnknownRecord
@@ -170,7 +171,7 @@ func (d *Deserializer) parseWriter(id int, sch *srclient.Schema) (*writerSchema,
 	if err != nil {
 		var re *resolve.Error
 		if !errors.As(err, &re) && !errors.Is(err, resolve.ErrIncompatible) {
-			// The writer schema is not one resolve can read, although goavro parsed it.
+			// Not a resolution failure (an internal error): permanent too, the schema will not change.
 			return nil, fmt.Errorf("%w: schema id %d: %v", ErrUnsupportedSchema, id, err)
 		}
 		ws.err = fmt.Errorf("%w: %s (schema id %d) cannot be read as reader schema %s: %w", ErrDecode, ws.name, id, rs.rec.name, err)

@@ -21,7 +21,9 @@ var (
 	// ErrUnknownSchemaID (permanent): the registry answered that it has no schema with this id
 	// (error code 40403).
 	ErrUnknownSchemaID = errors.New("serde: schema id unknown to the registry")
-	// ErrUnsupportedSchema (permanent): the writer schema is not an Avro schema goavro can parse.
+	// ErrUnsupportedSchema (permanent): the writer schema is not a valid Avro schema (as package
+	// resolve parses it: the specification, read as Apache Avro 1.12 does), or it admits no
+	// finite value (a record that must contain itself), or it is not Avro at all.
 	ErrUnsupportedSchema = errors.New("serde: writer schema is not a usable Avro schema")
 	// ErrUnknownRecord (permanent): the record's full name has no Go type in package events, or the
 	// event given to Serialize is not one of the types the serde knows.

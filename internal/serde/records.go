@@ -13,6 +13,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/resolve"
 	"github.com/todocdc/pipeline/schemas"
 )
 
@@ -101,9 +102,9 @@ func recordByName(name string) (*record, bool) {
 // embedded .avsc files), and the reader schema the deserializer resolves writer schemas against.
 type readerSchema struct {
 	rec     *record
-	text    string   // compact JSON, as sent to the registry
-	aliases []string // full names of the record's aliases: writer records it also reads
-	codec   *goavro.Codec
+	text    string        // compact JSON, as sent to the registry
+	aliases []string      // full names of the record's aliases: writer records it also reads
+	codec   *goavro.Codec // what the serializer encodes with; set for the embedded schemas only
 }
 
 // readerSchemas parses the embedded .avsc files once per process.
@@ -122,12 +123,16 @@ var readerSchemas = sync.OnceValues(func() (map[string]*readerSchema, error) {
 		if rs.rec != rec {
 			return nil, fmt.Errorf("serde: embedded schema %s names record %q, want %q", rec.file, rs.rec.name, rec.name)
 		}
+		if rs.codec, err = goavro.NewCodec(rs.text); err != nil {
+			return nil, fmt.Errorf("serde: embedded schema %s: %w", rec.file, err)
+		}
 		out[rec.name] = rs
 	}
 	return out, nil
 })
 
-// parseReader parses an Avro record schema whose record has a Go type.
+// parseReader parses an Avro record schema whose record has a Go type, with the parser that
+// resolution uses.
 func parseReader(text string) (*readerSchema, error) {
 	// Compact JSON, because srclient rewrites newlines to spaces before sending and a stable
 	// text keeps the registry's lookup by content predictable.
@@ -135,11 +140,10 @@ func parseReader(text string) (*readerSchema, error) {
 	if err := json.Compact(&compact, []byte(text)); err != nil {
 		return nil, fmt.Errorf("serde: reader schema is not JSON: %w", err)
 	}
-	codec, err := goavro.NewCodec(compact.String())
+	name, err := resolve.FullName(compact.String())
 	if err != nil {
 		return nil, fmt.Errorf("serde: parse reader schema: %w", err)
 	}
-	name := fullName(codec)
 	rec, ok := recordByName(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: reader schema names %q", ErrUnknownRecord, name)
@@ -147,7 +151,7 @@ func parseReader(text string) (*readerSchema, error) {
 	var head struct {
 		Aliases []string `json:"aliases"`
 	}
-	_ = json.Unmarshal(compact.Bytes(), &head) // goavro parsed it: it is a JSON object
+	_ = json.Unmarshal(compact.Bytes(), &head) // it parsed: it is a JSON object
 	ns := name[:max(strings.LastIndexByte(name, '.'), 0)]
 	var aliases []string
 	for _, a := range head.Aliases {
@@ -156,13 +160,7 @@ func parseReader(text string) (*readerSchema, error) {
 		}
 		aliases = append(aliases, a)
 	}
-	return &readerSchema{rec: rec, text: compact.String(), aliases: aliases, codec: codec}, nil
-}
-
-// fullName is the full name of the type a codec describes ("string" for a primitive).
-func fullName(c *goavro.Codec) string {
-	n := c.TypeName()
-	return n.String()
+	return &readerSchema{rec: rec, text: compact.String(), aliases: aliases}, nil
 }
 
 // millis is t as Avro timestamp-millis: milliseconds since the Unix epoch, sub-millisecond dropped.
@@ -195,7 +193,7 @@ func optional(f field) field {
 
 var errMissing = errors.New("field missing")
 
-// str reads a string or enum field (goavro gives enum symbols as strings).
+// str reads a string or enum field (enum symbols are strings).
 func str(name string, dst *string) field {
 	return func(m map[string]any) error {
 		v, ok := m[name]
@@ -211,7 +209,7 @@ func str(name string, dst *string) field {
 	}
 }
 
-// timestamp reads a timestamp-millis field as UTC time (goavro gives time.Time; a plain long, from a
+// timestamp reads a timestamp-millis field as UTC time (resolution gives time.Time; a plain long, from a
 // writer schema without the logical type, is read as milliseconds too).
 func timestamp(name string, dst *time.Time) field {
 	return func(m map[string]any) error {
