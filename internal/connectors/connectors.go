@@ -120,42 +120,62 @@ type Result struct {
 	Errors  []connect.FieldError `json:"errors,omitempty"`  // validation errors, for Refused
 	Status  *connect.Status      `json:"status,omitempty"`
 	Err     string               `json:"error,omitempty"`
+	DryRun  bool                 `json:"dry_run,omitempty"` // Plan's result: Action is what Apply would do
 }
 
 // ErrRefused is returned (wrapped) when the config does not validate.
 var ErrRefused = errors.New("config refused by validation")
 
-// Apply validates the spec, leaves the connector alone when its running config is the same,
-// else creates or updates it, and then waits until it and its tasks run.
-func Apply(ctx context.Context, api API, s Spec, wait time.Duration) (Result, error) {
-	r := Result{Name: s.Name, File: s.File}
+// Plan is what Apply would do with s, without changing anything: Connect validates the config
+// (Action Refused and the errors, with ErrRefused, when it fails), and the running config is
+// compared with it: Unchanged, Created (no such connector) or Updated with the keys that differ.
+// DryRun is set on the result.
+func Plan(ctx context.Context, api API, s Spec) (Result, error) {
+	r, _, err := plan(ctx, api, s)
+	r.DryRun = true
+	return r, err
+}
+
+func plan(ctx context.Context, api API, s Spec) (r Result, running connect.Config, err error) {
+	r = Result{Name: s.Name, File: s.File}
 	v, err := api.Validate(ctx, s.Class(), s.Config)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	if !v.OK() {
 		r.Action, r.Errors = Refused, v.Errors
-		return r, fmt.Errorf("connector %s: %w (%d errors)", s.Name, ErrRefused, max(v.ErrorCount, len(v.Errors)))
+		return r, nil, fmt.Errorf("connector %s: %w (%d errors)", s.Name, ErrRefused, max(v.ErrorCount, len(v.Errors)))
 	}
-	running, err := api.Config(ctx, s.Name)
+	running, err = api.Config(ctx, s.Name)
 	switch {
 	case errors.Is(err, connect.ErrNotFound):
 		running = nil
 	case err != nil:
-		return r, err
+		return r, nil, err
 	}
 	switch {
-	case running != nil && running.Equal(s.Config):
+	case running == nil:
+		r.Action = Created
+	case running.Equal(s.Config):
 		r.Action = Unchanged
 	default:
-		if running != nil {
-			r.Changed = running.Diff(s.Config)
-		}
+		r.Action, r.Changed = Updated, running.Diff(s.Config)
+	}
+	return r, running, nil
+}
+
+// Apply validates the spec, leaves the connector alone when its running config is the same,
+// else creates or updates it, and then waits until it and its tasks run.
+func Apply(ctx context.Context, api API, s Spec, wait time.Duration) (Result, error) {
+	r, running, err := plan(ctx, api, s)
+	if err != nil {
+		return r, err
+	}
+	if r.Action != Unchanged {
 		created, err := api.PutConfig(ctx, s.Name, s.Config)
 		if err != nil {
 			return r, err
 		}
-		r.Action = Updated
 		if created || running == nil {
 			r.Action = Created
 		}

@@ -38,16 +38,19 @@ func (a *app) connectorsCmd() *cobra.Command {
 	cmd.AddCommand(a.connectorsApplyCmd(), a.connectorsStatusCmd(), a.connectorsRestartCmd())
 	cmd.AddCommand(a.connectorsLifecycleCmds()...)
 	cmd.AddCommand(a.connectorsOffsetsCmd())
+	cmd.AddCommand(a.connectorsListCmd(), a.connectorsDescribeCmd())
 	return cmd
 }
 
 func (a *app) connectorsApplyCmd() *cobra.Command {
 	var (
-		wait time.Duration
-		sets []string
+		wait   time.Duration
+		sets   []string
+		files  []string
+		dryRun bool
 	)
 	cmd := &cobra.Command{
-		Use:   "apply [FILE.json...]",
+		Use:   "apply [-f FILE.json]... [FILE.json...]",
 		Short: "Validate, create or update connectors, and wait until they run",
 		Long: `apply deploys each connector file ({"name": ..., "config": {...}}); without
 files, every connectors/*.json. For each one it:
@@ -67,13 +70,19 @@ differs between deployments and is no secret (the database host name in
 docker-compose.yml, say). A key that looks like a secret (a word of it holds
 password, secret, token, credential, jaas, or is a key such as api.key or
 sslkey; record keys such as key.converter are fine) is refused unless its
-value is a config provider reference: --set 'database.password=${env:VAR}'.`,
+value is a config provider reference: --set 'database.password=${env:VAR}'.
+
+--dry-run does steps 1 and 2 only and says what apply would do ("would
+create", "would update" with the keys that differ, "unchanged"); it changes
+nothing, and exits 1 only when a config is refused.`,
 		Example: `  pipelinectl connectors apply
   pipelinectl connectors apply connectors/todos-outbox.json --wait 5m
   pipelinectl connectors apply -o json | jq '.[].action'
-  pipelinectl connectors apply --set database.hostname=postgres`,
+  pipelinectl connectors apply --set database.hostname=postgres
+  pipelinectl connectors apply -f connectors/todos-outbox.json --dry-run`,
 		Args: args(cobra.ArbitraryArgs),
-		RunE: func(cmd *cobra.Command, files []string) error {
+		RunE: func(cmd *cobra.Command, positional []string) error {
+			files := append(files, positional...)
 			if wait <= 0 {
 				return usagef("--wait must be positive, got %s", wait)
 			}
@@ -106,8 +115,14 @@ value is a config provider reference: --set 'database.password=${env:VAR}'.`,
 				errs    []error
 			)
 			for _, s := range specs {
-				a.log.Debug("applying connector", "name", s.Name, "file", s.File)
-				r, err := connectors.Apply(cmd.Context(), c, s, wait)
+				var r connectors.Result
+				var err error
+				if dryRun {
+					r, err = connectors.Plan(cmd.Context(), c, s)
+				} else {
+					a.log.Info("applying connector; waiting until it runs", "name", s.Name, "file", s.File, "wait", wait)
+					r, err = connectors.Apply(cmd.Context(), c, s, wait)
+				}
 				if err != nil {
 					r.Err = err.Error()
 					errs = append(errs, err)
@@ -129,6 +144,8 @@ value is a config provider reference: --set 'database.password=${env:VAR}'.`,
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for each connector and its tasks to run")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "KEY=VALUE overriding a non-secret config key of every connector applied (repeatable; secrets only as ${env:VAR})")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "a connector file to apply (repeatable; also as arguments); default connectors/*.json")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and compare only: say what apply would do, change nothing")
 	return cmd
 }
 
@@ -144,7 +161,11 @@ func printApplied(w io.Writer, r connectors.Result) {
 		fmt.Fprintf(w, "%s: error: %s\n", r.Name, r.Err)
 		return
 	}
-	line := fmt.Sprintf("%s: %s", r.Name, r.Action)
+	action := string(r.Action)
+	if r.DryRun && r.Action != connectors.Unchanged {
+		action = "would " + strings.TrimSuffix(action, "d") // created -> would create
+	}
+	line := fmt.Sprintf("%s: %s", r.Name, action)
 	if len(r.Changed) > 0 {
 		line += " (" + strings.Join(r.Changed, ", ") + ")"
 	}

@@ -187,6 +187,7 @@ consumer that had already applied it skips it.`,
 
 	var (
 		replayAll bool
+		dryRun    bool
 		force     bool
 		to        string
 	)
@@ -199,7 +200,10 @@ headers, then writes a marker into the DLQ recording the replay. A record
 already replayed is skipped (and said so) unless --force: a replay that
 failed partway lists what it replayed, and running it again does the rest.
 When a target topic is compacted, a warning says that compaction may keep
-the replayed (older) event as the latest of its key.`,
+the replayed (older) event as the latest of its key.
+
+--dry-run prints what replay would do (status would_replay and the target
+topic, or skipped) and writes nothing.`,
 		Args: args(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if replayAll == (len(argv) > 0) {
@@ -237,6 +241,10 @@ the replayed (older) event as the latest of its key.`,
 				todo = append(todo, e)
 			}
 			a.warnCompacted(cmd.Context(), todo, to)
+			if dryRun {
+				results = append(results, wouldReplay(todo, to)...)
+				return a.emit(results, func(w io.Writer) { printReplay(w, results) })
+			}
 			var pub *consumer.Producer
 			if len(todo) > 0 {
 				if pub, err = consumer.NewProducer(a.bootstrapServers, a.log, nil); err != nil {
@@ -258,6 +266,7 @@ the replayed (older) event as the latest of its key.`,
 	replay.Flags().BoolVar(&replayAll, "all", false, "replay every record not replayed yet")
 	replay.Flags().BoolVar(&force, "force", false, "replay records that were already replayed")
 	replay.Flags().StringVar(&to, "to", "", "topic to write to (default: each record's original_topic)")
+	replay.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be replayed, write nothing")
 
 	cmd.AddCommand(list, show, replay)
 	return cmd
@@ -269,6 +278,7 @@ const (
 	replaySkipped      = "skipped"
 	replayFailed       = "failed"
 	replayNotAttempted = "not_attempted"
+	replayWould        = "would_replay" // --dry-run
 )
 
 type replayResult struct {
@@ -282,6 +292,21 @@ type replayResult struct {
 func newReplayResult(e consumer.DLQEntry, status string) replayResult {
 	id, _ := consumer.Header(e.Headers, events.HeaderID)
 	return replayResult{Offset: e.Offset, EventID: id, Status: status}
+}
+
+// wouldReplay is --dry-run's outcome of entries: each would be written to to, or to its
+// original topic.
+func wouldReplay(entries []consumer.DLQEntry, to string) []replayResult {
+	out := make([]replayResult, 0, len(entries))
+	for _, e := range entries {
+		r := newReplayResult(e, replayWould)
+		r.Topic = to
+		if r.Topic == "" {
+			r.Topic = e.Failure.Topic
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // replayEntries replays entries in order, each within timeout, and stops at the first failure:
@@ -322,6 +347,8 @@ func printReplay(w io.Writer, results []replayResult) {
 			fmt.Fprintf(w, "skipped offset %d (event %s): %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Reason)
 		case replayFailed:
 			fmt.Fprintf(w, "FAILED offset %d (event %s): %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Reason)
+		case replayWould:
+			fmt.Fprintf(w, "would replay offset %d (event %s) to %s\n", r.Offset, dlqOr(r.EventID, "-"), r.Topic)
 		default:
 			fmt.Fprintf(w, "not attempted: offset %d (event %s)\n", r.Offset, dlqOr(r.EventID, "-"))
 		}

@@ -103,8 +103,15 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 		t.Fatalf("dlq show (text):\n%s", txt)
 	}
 
-	// the cause is fixed: replay, applied once
+	// the cause is fixed: a dry run says what replay would do and writes nothing ...
 	broken.Store(false)
+	if out := mustRun(t, env, exitOK, "dlq", "replay", off, "--topic", dlqTopic, "--dry-run"); !strings.Contains(out, "would replay offset "+off) {
+		t.Fatalf("dlq replay --dry-run:\n%s", out)
+	}
+	if l := find("dlq", "list"); l == nil || l.ReplayedAt != nil {
+		t.Fatalf("dlq replay --dry-run recorded a replay: %+v", l)
+	}
+	// ... then replay, applied once
 	mustRun(t, env, exitOK, "dlq", "replay", off, "--topic", dlqTopic)
 	ct.Eventually(t, 60*time.Second, "the replayed event applied", func() (bool, string) {
 		n := applied(id)

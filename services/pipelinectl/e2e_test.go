@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +58,16 @@ func requireStack(t *testing.T, env map[string]string) {
 		}
 		c.Close()
 	}
+}
+
+// connectClient is a Connect REST client for the stack's CONNECT_URL.
+func connectClient(t *testing.T, env map[string]string) *connect.Client {
+	t.Helper()
+	c, err := connect.New(envOr(env, "CONNECT_URL", "http://127.0.0.1:8083"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func mustRun(t *testing.T, env map[string]string, wantCode int, argv ...string) string {
@@ -164,11 +173,7 @@ func TestE2EConnectorBadConfigIsRefusedAndRunningOneUntouched(t *testing.T) {
 		t.Fatalf("refusal does not show Connect's message:\n%s", out)
 	}
 
-	u, _ := url.Parse(envOr(env, "CONNECT_URL", "http://127.0.0.1:8083"))
-	c, err := connect.New(u.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectClient(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	running, err := c.Config(ctx, "todos-outbox")
