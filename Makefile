@@ -76,7 +76,13 @@ check: build ## the schema compatibility gate: schemas/*.avsc against the regist
 test: unit e2e ## every test, unit and end-to-end; fails if any part of the stack cannot start
 
 .PHONY: bench
-bench: ## benchmarks of the code alone (serde, resolution, ...)
+bench: ## the pipeline measured on the local stack (limit, write path, sustained, catch-up, peer, idle, serde): report under .bench/ (BENCH_* variables shorten it; see bench/main.go)
+	$(GO) build -o $(BIN)/bench ./bench
+	cd bench/peer && $(GO) build -o ../../$(BIN)/bench-peer .
+	$(LOADENV); $(BIN)/bench
+
+.PHONY: bench-code
+bench-code: ## benchmarks of the code alone (serde, resolution, ...)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: bench-e2e

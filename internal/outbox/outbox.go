@@ -99,6 +99,21 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// InsertSQL inserts one outbox row; its parameters are InsertColumns, from Message.InsertArgs.
+const InsertSQL = `INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, created_at)
+	VALUES ($1, $2, $3, $4, $5, $6)`
+
+// InsertColumns names InsertSQL's parameters, in order.
+var InsertColumns = []string{"id", "aggregate_type", "aggregate_id", "event_type", "payload", "created_at"}
+
+// DeleteSQL deletes the row again; $1 is its id.
+const DeleteSQL = `DELETE FROM outbox WHERE id = $1`
+
+// InsertArgs returns m's values for InsertSQL.
+func (m Message) InsertArgs() []any {
+	return []any{m.ID, m.AggregateType, m.AggregateID, m.EventType, m.Payload, m.CreatedAt}
+}
+
 // Write validates m (Validate), inserts it into the outbox and deletes it again in the same transaction. Debezium reads the
 // insert from the WAL (the publication publishes inserts only, and the router drops deletes), so
 // the table stays empty without a cleanup job.
@@ -106,13 +121,10 @@ func Write(ctx context.Context, tx Execer, m Message) error {
 	if err := Validate(m); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, created_at)
-		 VALUES ($1, $2, $3, $4, $5, $6)`,
-		m.ID, m.AggregateType, m.AggregateID, m.EventType, m.Payload, m.CreatedAt); err != nil {
+	if _, err := tx.ExecContext(ctx, InsertSQL, m.InsertArgs()...); err != nil {
 		return fmt.Errorf("insert outbox event %s: %w", m.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id = $1`, m.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, DeleteSQL, m.ID); err != nil {
 		return fmt.Errorf("delete outbox event %s: %w", m.ID, err)
 	}
 	return nil
