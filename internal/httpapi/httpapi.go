@@ -6,6 +6,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -37,33 +38,44 @@ func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	WriteJSON(w, status, b)
 }
 
-// DecodeJSON reads r's body, at most maxBytes of it, into v, and answers the error itself when it
-// returns false: 415 unsupported_media_type when a Content-Type other than application/json is
-// given, 413 body_too_large, and 400 malformed_json for anything that is not exactly one JSON
-// value of v's shape. The body must be I-JSON (RFC 7493): invalid UTF-8, escaped lone surrogates
-// ("\ud800") and duplicate member names are refused rather than mangled or silently resolved, and
-// so are members v does not have (names match exactly, case included) and data after the value.
-func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got "+ct)
-		return false
+// DecodeJSON reads r's body, at most maxBytes of it, into v, and returns the body's bytes; when
+// it returns false it has answered the error itself: 415 unsupported_media_type when the
+// Content-Type is not application/json (or is missing), 413 body_too_large, and 400 malformed_json
+// for anything that is not exactly one JSON value of v's shape. The body must be I-JSON (RFC 7493):
+// invalid UTF-8, escaped lone surrogates ("\ud800") and duplicate member names are refused rather
+// than mangled or silently resolved, and so are members v does not have (names match exactly, case
+// included) and data after the value.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, got "+strconv.Quote(ct))
+		return nil, false
 	}
+	body, ok := ReadBody(w, r, maxBytes)
+	if !ok {
+		return nil, false
+	}
+	// The v2 decoder's defaults are RFC 7493's rules (AllowInvalidUTF8 and AllowDuplicateNames off).
+	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		WriteError(w, http.StatusBadRequest, "malformed_json", "request body is not the expected JSON: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// ReadBody reads r's body, at most maxBytes of it; when it returns false it has answered 413
+// body_too_large or 400 itself.
+func ReadBody(w http.ResponseWriter, r *http.Request, maxBytes int64) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than "+strconv.FormatInt(maxBytes, 10)+" bytes")
-			return false
+			return nil, false
 		}
-		WriteError(w, http.StatusBadRequest, "malformed_json", "request body could not be read: "+err.Error())
-		return false
+		WriteError(w, http.StatusBadRequest, "malformed_body", "request body could not be read: "+err.Error())
+		return nil, false
 	}
-	// The v2 decoder's defaults are RFC 7493's rules (AllowInvalidUTF8 and AllowDuplicateNames off).
-	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
-		WriteError(w, http.StatusBadRequest, "malformed_json", "request body is not the expected JSON: "+err.Error())
-		return false
-	}
-	return true
+	return body, true
 }
 
 // isJSON reports whether a Content-Type is application/json, parameters (charset) aside.
@@ -154,4 +166,67 @@ func (h *headerRecorder) WriteHeader(code int) { h.status = code }
 func (h *headerRecorder) Write(b []byte) (int, error) {
 	h.body = append(h.body, b...)
 	return len(b), nil
+}
+
+// Precondition is a parsed If-Match header field (RFC 9110 section 13.1.1).
+type Precondition struct {
+	Any  bool     // "*": any current representation matches
+	Tags []string // the entity tags listed, quotes and any W/ prefix kept
+}
+
+// Matches reports whether the current strong entity tag etag (quotes included) satisfies p. If-Match
+// uses the strong comparison (RFC 9110 section 8.8.3.2): a weak tag in the list never matches.
+func (p Precondition) Matches(etag string) bool {
+	if p.Any {
+		return true
+	}
+	for _, t := range p.Tags {
+		if t == etag && !strings.HasPrefix(t, "W/") {
+			return true
+		}
+	}
+	return false
+}
+
+// IfMatch parses the If-Match header fields of h: "*" or a comma-separated list of entity tags
+// (`"xyz"` or `W/"xyz"`, RFC 9110 section 8.8.3). It returns ok false when there is none, and an
+// error when a field is not of that form.
+func IfMatch(h http.Header) (p Precondition, ok bool, err error) {
+	fields := h.Values("If-Match")
+	if len(fields) == 0 {
+		return Precondition{}, false, nil
+	}
+	for _, f := range fields {
+		for _, item := range strings.Split(f, ",") {
+			item = strings.Trim(item, " \t")
+			switch {
+			case item == "":
+				continue // empty list elements are allowed (RFC 9110 section 5.6.1)
+			case item == "*":
+				p.Any = true
+			case validEntityTag(item):
+				p.Tags = append(p.Tags, item)
+			default:
+				return Precondition{}, true, fmt.Errorf("If-Match: %q is not * or an entity tag such as \"3\"", item)
+			}
+		}
+	}
+	if !p.Any && len(p.Tags) == 0 {
+		return Precondition{}, true, errors.New("If-Match: no entity tag")
+	}
+	return p, true, nil
+}
+
+// validEntityTag checks entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text.
+func validEntityTag(s string) bool {
+	s = strings.TrimPrefix(s, "W/")
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; c < 0x21 || c == '"' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

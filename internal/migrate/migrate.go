@@ -14,6 +14,9 @@ import (
 )
 
 // Up applies the migrations in folder dir of fsys that db has not seen yet, and logs each one.
+// A migration numbered below the newest applied one (written on a branch while another branch's
+// later number landed first) is applied rather than refused: each migration must therefore stand
+// on its own, not depend on the ones numbered just before it being applied first.
 func Up(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, log *slog.Logger) error {
 	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
@@ -23,7 +26,7 @@ func Up(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, log *slog.Logge
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

@@ -36,11 +36,23 @@ func NewStore(db *sqlx.DB, ser Serializer) *Store {
 // must hold the same instant as its event.
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-const todoColumns = `id, user_id, title, status, priority, created_at, updated_at, completed_at`
+const todoColumns = `id, user_id, title, status, priority, created_at, updated_at, completed_at, version`
 
-// Create stores a new pending todo for userID and its TodoCreated event. priority is checked by
-// ParsePriority: empty is NORMAL.
-func (s *Store) Create(ctx context.Context, userID, title, priority string) (Todo, error) {
+// InTx runs inside a change's transaction after the todo row and its outbox row are written, with
+// the todo as it will be committed; an error from it rolls the whole change back. todo-api writes
+// its Idempotency-Key record this way. A nil InTx does nothing.
+type InTx func(ctx context.Context, tx *sql.Tx, t Todo) error
+
+func (fn InTx) run(ctx context.Context, tx *sqlx.Tx, t Todo) error {
+	if fn == nil {
+		return nil
+	}
+	return fn(ctx, tx.Tx, t)
+}
+
+// Create stores a new pending todo for userID and its TodoCreated event, then runs also in the same
+// transaction. priority is checked by ParsePriority: empty is NORMAL.
+func (s *Store) Create(ctx context.Context, userID, title, priority string, also InTx) (Todo, error) {
 	title, err := NormalizeTitle(title)
 	if err != nil {
 		return Todo{}, err
@@ -54,13 +66,16 @@ func (s *Store) Create(ctx context.Context, userID, title, priority string) (Tod
 	if err != nil {
 		return Todo{}, fmt.Errorf("new todo id: %w", err)
 	}
-	t := Todo{ID: id, UserID: userID, Title: title, Status: events.StatusPending, Priority: prio, CreatedAt: now, UpdatedAt: now}
+	t := Todo{ID: id, UserID: userID, Title: title, Status: events.StatusPending, Priority: prio, CreatedAt: now, UpdatedAt: now, Version: 1}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.NamedExecContext(ctx, `INSERT INTO todos (`+todoColumns+`)
-			VALUES (:id, :user_id, :title, :status, :priority, :created_at, :updated_at, :completed_at)`, t); err != nil {
+			VALUES (:id, :user_id, :title, :status, :priority, :created_at, :updated_at, :completed_at, :version)`, t); err != nil {
 			return fmt.Errorf("insert todo: %w", err)
 		}
-		return s.publish(ctx, tx, t.Created(), now)
+		if err := s.publish(ctx, tx, t.Created(), now); err != nil {
+			return err
+		}
+		return also.run(ctx, tx, t)
 	})
 	if err != nil {
 		return Todo{}, err
@@ -81,19 +96,54 @@ func (s *Store) Get(ctx context.Context, userID string, id uuid.UUID) (Todo, err
 	return t, nil
 }
 
-// List returns userID's todos, oldest first, at most limit of them.
-func (s *Store) List(ctx context.Context, userID string, limit int) ([]Todo, error) {
-	todos := []Todo{}
-	err := s.db.SelectContext(ctx, &todos, `SELECT `+todoColumns+` FROM todos
-		WHERE user_id = $1 ORDER BY created_at, id LIMIT $2`, userID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list todos: %w", err)
-	}
-	return todos, nil
+// MaxListLimit bounds ListQuery.Limit.
+const MaxListLimit = 500
+
+// Position is where a page of List ends: the last todo's creation time and id, List's sort key.
+type Position struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
 }
 
-// Complete marks userID's todo id completed and records TodoCompleted.
-func (s *Store) Complete(ctx context.Context, userID string, id uuid.UUID) (Todo, error) {
+// ListQuery selects a page of one user's todos, oldest first (by creation time, then id).
+type ListQuery struct {
+	Status events.Status // only todos of this status; "" for all
+	After  *Position     // only todos after this one (the previous page's last); nil from the start
+	Limit  int           // 1 to MaxListLimit
+}
+
+// List returns userID's todos that q selects, at most q.Limit of them, and whether more follow.
+func (s *Store) List(ctx context.Context, userID string, q ListQuery) (todos []Todo, more bool, err error) {
+	if q.Limit < 1 || q.Limit > MaxListLimit {
+		return nil, false, &ValidationError{"limit", fmt.Sprintf("must be from 1 to %d, got %d", MaxListLimit, q.Limit)}
+	}
+	query := `SELECT ` + todoColumns + ` FROM todos WHERE user_id = $1`
+	args := []any{userID}
+	if q.Status != "" {
+		args = append(args, q.Status)
+		query += fmt.Sprintf(` AND status = $%d`, len(args))
+	}
+	if q.After != nil {
+		args = append(args, q.After.CreatedAt, q.After.ID)
+		query += fmt.Sprintf(` AND (created_at, id) > ($%d, $%d)`, len(args)-1, len(args))
+	}
+	args = append(args, q.Limit+1) // one more tells whether more follow
+	query += fmt.Sprintf(` ORDER BY created_at, id LIMIT $%d`, len(args))
+	todos = []Todo{}
+	if err := s.db.SelectContext(ctx, &todos, query, args...); err != nil {
+		return nil, false, fmt.Errorf("list todos: %w", err)
+	}
+	if len(todos) > q.Limit {
+		return todos[:q.Limit], true, nil
+	}
+	return todos, false, nil
+}
+
+// Complete marks userID's todo id completed and records TodoCompleted, then runs also in the same
+// transaction. A todo that is completed already is ErrAlreadyCompleted; one whose version ifMatch
+// refuses is ErrPreconditionFailed, checked after the others as RFC 9110 section 13.2.1 orders it
+// (an answer other than 2xx or 412 takes precedence over preconditions).
+func (s *Store) Complete(ctx context.Context, userID string, id uuid.UUID, ifMatch Precondition, also InTx) (Todo, error) {
 	var t Todo
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
@@ -103,13 +153,19 @@ func (s *Store) Complete(ctx context.Context, userID string, id uuid.UUID) (Todo
 		if t.Status == events.StatusCompleted {
 			return ErrAlreadyCompleted
 		}
+		if ifMatch != nil && !ifMatch(t.Version) {
+			return ErrPreconditionFailed
+		}
 		now := s.clock()
-		t.Status, t.UpdatedAt, t.CompletedAt = events.StatusCompleted, now, &now
-		if _, err := tx.ExecContext(ctx, `UPDATE todos SET status = $1, updated_at = $2, completed_at = $2 WHERE id = $3`,
-			t.Status, now, id); err != nil {
+		t.Status, t.UpdatedAt, t.CompletedAt, t.Version = events.StatusCompleted, now, &now, t.Version+1
+		if _, err := tx.ExecContext(ctx, `UPDATE todos SET status = $1, updated_at = $2, completed_at = $2, version = $3 WHERE id = $4`,
+			t.Status, now, t.Version, id); err != nil {
 			return fmt.Errorf("complete todo %s: %w", id, err)
 		}
-		return s.publish(ctx, tx, events.TodoCompleted{TodoID: id.String(), UserID: userID, CompletedAt: now}, now)
+		if err := s.publish(ctx, tx, events.TodoCompleted{TodoID: id.String(), UserID: userID, CompletedAt: now}, now); err != nil {
+			return err
+		}
+		return also.run(ctx, tx, t)
 	})
 	if err != nil {
 		return Todo{}, err
@@ -117,11 +173,16 @@ func (s *Store) Complete(ctx context.Context, userID string, id uuid.UUID) (Todo
 	return t, nil
 }
 
-// Delete removes userID's todo id and records TodoDeleted.
-func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID) error {
+// Delete removes userID's todo id and records TodoDeleted. A todo whose version ifMatch refuses
+// is ErrPreconditionFailed, and stays.
+func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID, ifMatch Precondition) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := lockTodo(ctx, tx, userID, id); err != nil {
+		t, err := lockTodo(ctx, tx, userID, id)
+		if err != nil {
 			return err
+		}
+		if ifMatch != nil && !ifMatch(t.Version) {
+			return ErrPreconditionFailed
 		}
 		now := s.clock()
 		if _, err := tx.ExecContext(ctx, `DELETE FROM todos WHERE id = $1`, id); err != nil {

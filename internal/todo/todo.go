@@ -27,7 +27,14 @@ var (
 	ErrNotFound = errors.New("todo not found")
 	// ErrAlreadyCompleted means the todo is completed already; completing it again changes nothing.
 	ErrAlreadyCompleted = errors.New("todo is already completed")
+	// ErrPreconditionFailed means the caller's Precondition refused the todo's current version;
+	// nothing was changed.
+	ErrPreconditionFailed = errors.New("todo has changed: its version does not match the precondition")
 )
+
+// Precondition says whether a change may apply to a todo at its current version (a client's
+// If-Match); nil allows every version.
+type Precondition func(version int64) bool
 
 // ValidationError is bad input, named by field.
 type ValidationError struct {
@@ -47,6 +54,8 @@ type Todo struct {
 	CreatedAt   time.Time       `db:"created_at" json:"created_at"`
 	UpdatedAt   time.Time       `db:"updated_at" json:"updated_at"`
 	CompletedAt *time.Time      `db:"completed_at" json:"completed_at,omitempty"`
+	// Version is 1 when the todo is created and one more after each change.
+	Version int64 `db:"version" json:"version"`
 }
 
 // NormalizeTitle trims surrounding space and checks the title's rules: not empty, at most

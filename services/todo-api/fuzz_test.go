@@ -13,12 +13,20 @@ import (
 
 // FuzzCreateTodo sends any body to POST /v1/todos. Whatever the bytes, the answer is either 201
 // with a todo whose title passes the domain's rules, or a JSON error (400 or 413) with a code and
-// a message; nothing panics, and only a 201 writes. The seed corpus is testdata/fuzz/FuzzCreateTodo.
+// a message; nothing panics, only a 201 writes, and the exchange is one the OpenAPI document allows. The seed corpus is testdata/fuzz/FuzzCreateTodo.
 func FuzzCreateTodo(f *testing.F) {
-	store, h, token := newTestServer(f)
+	srv, store, token := newTestAPI(f)
+	var violation error
+	h := checked(f, srv.routes(), func(err error) { violation = err })
 	alice := token("alice")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		writes := store.writes
+		violation = nil
+		defer func() {
+			if violation != nil {
+				t.Errorf("OpenAPI: %v", violation)
+			}
+		}()
 		req := httptest.NewRequest("POST", "/v1/todos", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+alice)
 		req.Header.Set("Content-Type", "application/json")

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,51 +13,86 @@ import (
 	"time"
 
 	"github.com/todocdc/pipeline/internal/httpapi"
+	"github.com/todocdc/pipeline/internal/idempotency"
 	"github.com/todocdc/pipeline/internal/todo"
 )
 
 // maxBodyBytes bounds a request body; a title of 200 characters needs far less.
 const maxBodyBytes = 16 << 10
 
-// maxListLimit bounds one page of GET /v1/todos.
-const maxListLimit = 500
+// defaultListLimit is the page size of GET /v1/todos without ?limit.
+const defaultListLimit = 100
+
+// openAPIDocument is the API's OpenAPI 3.1 description, served at GET /openapi.yaml.
+//
+//go:embed openapi.yaml
+var openAPIDocument []byte
 
 // todoStore is the part of todo.Store the HTTP layer uses.
 type todoStore interface {
-	Create(ctx context.Context, userID, title, priority string) (todo.Todo, error)
+	Create(ctx context.Context, userID, title, priority string, also todo.InTx) (todo.Todo, error)
 	Get(ctx context.Context, userID string, id todo.ID) (todo.Todo, error)
-	List(ctx context.Context, userID string, limit int) ([]todo.Todo, error)
-	Complete(ctx context.Context, userID string, id todo.ID) (todo.Todo, error)
-	Delete(ctx context.Context, userID string, id todo.ID) error
+	List(ctx context.Context, userID string, q todo.ListQuery) ([]todo.Todo, bool, error)
+	Complete(ctx context.Context, userID string, id todo.ID, ifMatch todo.Precondition, also todo.InTx) (todo.Todo, error)
+	Delete(ctx context.Context, userID string, id todo.ID, ifMatch todo.Precondition) error
+}
+
+// keyStore is the part of idempotency.Store the HTTP layer uses.
+type keyStore interface {
+	Save(ctx context.Context, tx idempotency.Execer, rec idempotency.Record) error
+	Load(ctx context.Context, userID, key string, now time.Time) (idempotency.Record, error)
 }
 
 type server struct {
 	store  todoStore
+	keys   keyStore
+	keyTTL time.Duration // how long an Idempotency-Key's response is replayed
 	tokens httpapi.Verifier
 	ready  func(ctx context.Context) error
 	log    *slog.Logger
+	now    func() time.Time
+}
+
+// route is one endpoint; the OpenAPI document must describe exactly these (TestOpenAPIMatchesRoutes).
+type route struct {
+	method, path string
+	handler      http.Handler
+}
+
+func (s *server) endpoints() []route {
+	return []route{
+		{"POST", "/v1/todos", httpapi.Authenticated(s.tokens, s.create)},
+		{"GET", "/v1/todos", httpapi.Authenticated(s.tokens, s.list)},
+		{"GET", "/v1/todos/{id}", httpapi.Authenticated(s.tokens, s.get)},
+		{"POST", "/v1/todos/{id}/complete", httpapi.Authenticated(s.tokens, s.complete)},
+		{"DELETE", "/v1/todos/{id}", httpapi.Authenticated(s.tokens, s.delete)},
+		{"GET", "/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})},
+		{"GET", "/readyz", http.HandlerFunc(s.readyz)},
+		{"GET", "/openapi.yaml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			_, _ = w.Write(openAPIDocument)
+		})},
+	}
 }
 
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/todos", httpapi.Authenticated(s.tokens, s.create))
-	mux.Handle("GET /v1/todos", httpapi.Authenticated(s.tokens, s.list))
-	mux.Handle("GET /v1/todos/{id}", httpapi.Authenticated(s.tokens, s.get))
-	mux.Handle("POST /v1/todos/{id}/complete", httpapi.Authenticated(s.tokens, s.complete))
-	mux.Handle("DELETE /v1/todos/{id}", httpapi.Authenticated(s.tokens, s.delete))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.ready(ctx); err != nil {
-			httpapi.WriteError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
-			return
-		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	for _, rt := range s.endpoints() {
+		mux.Handle(rt.method+" "+rt.path, rt.handler)
+	}
 	return s.logRequests(httpapi.JSONErrors(mux))
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 type createRequest struct {
@@ -64,38 +103,17 @@ type createRequest struct {
 
 func (s *server) create(w http.ResponseWriter, r *http.Request, userID string) {
 	var req createRequest
-	if !httpapi.DecodeJSON(w, r, &req, maxBodyBytes) {
+	body, ok := httpapi.DecodeJSON(w, r, &req, maxBodyBytes)
+	if !ok {
 		return
 	}
 	if req.Title == nil {
 		httpapi.WriteError(w, http.StatusBadRequest, "invalid_input", "title: is required")
 		return
 	}
-	t, err := s.store.Create(r.Context(), userID, *req.Title, req.Priority)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/v1/todos/"+t.ID.String())
-	httpapi.WriteJSON(w, http.StatusCreated, t)
-}
-
-func (s *server) list(w http.ResponseWriter, r *http.Request, userID string) {
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxListLimit {
-			httpapi.WriteError(w, http.StatusBadRequest, "invalid_input", "limit: must be a number from 1 to "+strconv.Itoa(maxListLimit))
-			return
-		}
-		limit = n
-	}
-	todos, err := s.store.List(r.Context(), userID, limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"todos": todos})
+	s.change(w, r, userID, body, http.StatusCreated, func(also todo.InTx) (todo.Todo, error) {
+		return s.store.Create(r.Context(), userID, *req.Title, req.Priority, also)
+	})
 }
 
 func (s *server) get(w http.ResponseWriter, r *http.Request, userID string) {
@@ -109,7 +127,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request, userID string) {
 		s.fail(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, t)
+	writeResponse(w, todoResponse(http.StatusOK, t))
 }
 
 func (s *server) complete(w http.ResponseWriter, r *http.Request, userID string) {
@@ -118,12 +136,17 @@ func (s *server) complete(w http.ResponseWriter, r *http.Request, userID string)
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.store.Complete(r.Context(), userID, id)
-	if err != nil {
-		s.fail(w, r, err)
+	ifMatch, ok := precondition(w, r)
+	if !ok {
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, t)
+	body, ok := httpapi.ReadBody(w, r, maxBodyBytes) // no body is expected; an Idempotency-Key binds what came
+	if !ok {
+		return
+	}
+	s.change(w, r, userID, body, http.StatusOK, func(also todo.InTx) (todo.Todo, error) {
+		return s.store.Complete(r.Context(), userID, id, ifMatch, also)
+	})
 }
 
 func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
@@ -132,11 +155,115 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.Delete(r.Context(), userID, id); err != nil {
+	ifMatch, ok := precondition(w, r)
+	if !ok {
+		return
+	}
+	if err := s.store.Delete(r.Context(), userID, id, ifMatch); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// precondition reads r's If-Match as a todo.Precondition on the todo's version (nil when absent);
+// when it returns false it has answered 400 itself.
+func precondition(w http.ResponseWriter, r *http.Request) (todo.Precondition, bool) {
+	p, present, err := httpapi.IfMatch(r.Header)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid_precondition", err.Error())
+		return nil, false
+	}
+	if !present {
+		return nil, true
+	}
+	return func(version int64) bool { return p.Matches(etag(version)) }, true
+}
+
+// etag is the strong entity tag of a todo's version: it changes with every change of the todo.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// response is an answer held before it is written, so that it can be stored with an
+// Idempotency-Key and replayed byte for byte.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// todoResponse answers status with t, its ETag, and its Location when it was created.
+func todoResponse(status int, t todo.Todo) response {
+	var buf bytes.Buffer
+	_ = json.NewEncoder(&buf).Encode(t) // a todo always encodes
+	h := http.Header{"Content-Type": {"application/json"}, "Etag": {etag(t.Version)}}
+	if status == http.StatusCreated {
+		h.Set("Location", "/v1/todos/"+t.ID.String())
+	}
+	return response{status: status, header: h, body: buf.Bytes()}
+}
+
+func writeResponse(w http.ResponseWriter, resp response) {
+	for k, v := range resp.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(resp.body)
+}
+
+// change runs write, a change answered with status and the changed todo. When r carries an
+// Idempotency-Key, write's transaction also stores the answer under the key (one more statement),
+// and a request whose key is stored already gets the stored answer with Idempotency-Replayed: true
+// and writes nothing; 422 if that key was used for another request (method, path, user or body
+// differ). A concurrent request with the key waits for the first one's transaction and then gets
+// its answer. Only a completed change is stored: a refused request (4xx, 503) may be retried.
+func (s *server) change(w http.ResponseWriter, r *http.Request, userID string, body []byte, status int, write func(todo.InTx) (todo.Todo, error)) {
+	header := r.Header.Get("Idempotency-Key")
+	if header == "" {
+		t, err := write(nil)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeResponse(w, todoResponse(status, t))
+		return
+	}
+	key, err := idempotency.ParseKey(header)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid_idempotency_key", err.Error())
+		return
+	}
+	hash := idempotency.RequestHash(r.Method, r.URL.Path, userID, body)
+	var stored response
+	_, err = write(func(ctx context.Context, tx *sql.Tx, t todo.Todo) error {
+		stored = todoResponse(status, t)
+		now := s.now()
+		return s.keys.Save(ctx, tx, idempotency.Record{UserID: userID, Key: key, RequestHash: hash,
+			Status: stored.status, Header: stored.header, Body: stored.body, CreatedAt: now, ExpiresAt: now.Add(s.keyTTL)})
+	})
+	if err == nil {
+		writeResponse(w, stored)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	// The change failed, or the key is taken: a stored answer for the key, if any, is the answer.
+	prev, lerr := s.keys.Load(r.Context(), userID, key, s.now())
+	switch {
+	case lerr == nil && !bytes.Equal(prev.RequestHash, hash):
+		httpapi.WriteError(w, http.StatusUnprocessableEntity, "idempotency_key_reused",
+			"Idempotency-Key "+strconv.Quote(key)+" was used for another request (method, path or body differ); use a new key for a new request")
+	case lerr == nil:
+		prev.Header.Set("Idempotency-Replayed", "true")
+		writeResponse(w, response{status: prev.Status, header: prev.Header, body: prev.Body})
+	case errors.Is(lerr, idempotency.ErrNotFound) && errors.Is(err, idempotency.ErrKeyTaken):
+		// The record expired between the write and the read: rare; the client may retry.
+		httpapi.WriteError(w, http.StatusConflict, "idempotency_key_in_use", "Idempotency-Key "+strconv.Quote(key)+" is being used by another request; retry")
+	case errors.Is(lerr, idempotency.ErrNotFound):
+		s.fail(w, r, err)
+	default:
+		s.fail(w, r, lerr)
+	}
 }
 
 // fail maps a store error to its response. Anything unexpected (the database or the registry
@@ -151,6 +278,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.WriteError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, todo.ErrAlreadyCompleted):
 		httpapi.WriteError(w, http.StatusConflict, "already_completed", err.Error())
+	case errors.Is(err, todo.ErrPreconditionFailed):
+		httpapi.WriteError(w, http.StatusPreconditionFailed, "precondition_failed", err.Error()+"; GET it for its current ETag")
 	case errors.Is(err, context.Canceled):
 		// The client went away; nothing to answer.
 	default:

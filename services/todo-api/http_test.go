@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,17 +18,21 @@ import (
 
 	"github.com/todocdc/pipeline/internal/auth"
 	"github.com/todocdc/pipeline/internal/httpapi"
+	"github.com/todocdc/pipeline/internal/idempotency"
 	"github.com/todocdc/pipeline/internal/todo"
 )
 
-// fakeStore applies the domain's title rule and keeps todos in memory, so the HTTP layer's
-// mapping of input and errors to responses can be tested without a database.
+// fakeStore applies the domain's rules and keeps todos in memory, so the HTTP layer's mapping of
+// input and errors to responses can be tested without a database. A change whose InTx fails is
+// undone, as the real store's transaction is rolled back.
 type fakeStore struct {
+	mu     sync.Mutex
 	todos  map[todo.ID]todo.Todo
 	writes int
+	clock  time.Time
 }
 
-func (f *fakeStore) Create(_ context.Context, userID, title, priority string) (todo.Todo, error) {
+func (f *fakeStore) Create(ctx context.Context, userID, title, priority string, also todo.InTx) (todo.Todo, error) {
 	title, err := todo.NormalizeTitle(title)
 	if err != nil {
 		return todo.Todo{}, err
@@ -36,13 +41,27 @@ func (f *fakeStore) Create(_ context.Context, userID, title, priority string) (t
 	if err != nil {
 		return todo.Todo{}, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clock = f.clock.Add(time.Millisecond)
+	t := todo.Todo{ID: uuid.New(), UserID: userID, Title: title, Status: "PENDING", Priority: prio, CreatedAt: f.clock, Version: 1}
+	if also != nil {
+		if err := also(ctx, nil, t); err != nil {
+			return todo.Todo{}, err
+		}
+	}
 	f.writes++
-	t := todo.Todo{ID: uuid.New(), UserID: userID, Title: title, Status: "PENDING", Priority: prio}
 	f.todos[t.ID] = t
 	return t, nil
 }
 
 func (f *fakeStore) Get(_ context.Context, userID string, id todo.ID) (todo.Todo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get(userID, id)
+}
+
+func (f *fakeStore) get(userID string, id todo.ID) (todo.Todo, error) {
 	t, ok := f.todos[id]
 	if !ok || t.UserID != userID {
 		return todo.Todo{}, todo.ErrNotFound
@@ -50,47 +69,112 @@ func (f *fakeStore) Get(_ context.Context, userID string, id todo.ID) (todo.Todo
 	return t, nil
 }
 
-func (f *fakeStore) List(_ context.Context, userID string, _ int) ([]todo.Todo, error) {
-	var out []todo.Todo
+func (f *fakeStore) List(_ context.Context, userID string, q todo.ListQuery) ([]todo.Todo, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []todo.Todo{}
 	for _, t := range f.todos {
-		if t.UserID == userID {
+		if t.UserID == userID && (q.Status == "" || t.Status == q.Status) &&
+			(q.After == nil || t.CreatedAt.After(q.After.CreatedAt) || t.CreatedAt.Equal(q.After.CreatedAt) && t.ID.String() > q.After.ID.String()) {
 			out = append(out, t)
 		}
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b todo.Todo) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID.String(), b.ID.String())
+	})
+	if len(out) > q.Limit {
+		return out[:q.Limit], true, nil
+	}
+	return out, false, nil
 }
 
-func (f *fakeStore) Complete(ctx context.Context, userID string, id todo.ID) (todo.Todo, error) {
-	t, err := f.Get(ctx, userID, id)
+func (f *fakeStore) Complete(ctx context.Context, userID string, id todo.ID, ifMatch todo.Precondition, also todo.InTx) (todo.Todo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.get(userID, id)
 	if err != nil {
 		return t, err
 	}
 	if t.Status == "COMPLETED" {
 		return t, todo.ErrAlreadyCompleted
 	}
+	if ifMatch != nil && !ifMatch(t.Version) {
+		return todo.Todo{}, todo.ErrPreconditionFailed
+	}
+	t.Status, t.Version = "COMPLETED", t.Version+1
+	if also != nil {
+		if err := also(ctx, nil, t); err != nil {
+			return todo.Todo{}, err
+		}
+	}
 	f.writes++
-	t.Status = "COMPLETED"
 	f.todos[id] = t
 	return t, nil
 }
 
-func (f *fakeStore) Delete(ctx context.Context, userID string, id todo.ID) error {
-	if _, err := f.Get(ctx, userID, id); err != nil {
+func (f *fakeStore) Delete(_ context.Context, userID string, id todo.ID, ifMatch todo.Precondition) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, err := f.get(userID, id)
+	if err != nil {
 		return err
+	}
+	if ifMatch != nil && !ifMatch(t.Version) {
+		return todo.ErrPreconditionFailed
 	}
 	f.writes++
 	delete(f.todos, id)
 	return nil
 }
 
+// fakeKeys keeps Idempotency-Key records in memory, with the real store's rule: a live record of
+// the same user and key makes Save fail with ErrKeyTaken.
+type fakeKeys struct {
+	mu   sync.Mutex
+	recs map[[2]string]idempotency.Record
+}
+
+func (k *fakeKeys) Save(_ context.Context, _ idempotency.Execer, rec idempotency.Record) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if old, ok := k.recs[[2]string{rec.UserID, rec.Key}]; ok && old.ExpiresAt.After(rec.CreatedAt) {
+		return idempotency.ErrKeyTaken
+	}
+	k.recs[[2]string{rec.UserID, rec.Key}] = rec
+	return nil
+}
+
+func (k *fakeKeys) Load(_ context.Context, userID, key string, now time.Time) (idempotency.Record, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	rec, ok := k.recs[[2]string{userID, key}]
+	if !ok || !rec.ExpiresAt.After(now) {
+		return idempotency.Record{}, idempotency.ErrNotFound
+	}
+	rec.Header = rec.Header.Clone()
+	return rec, nil
+}
+
 func newTestServer(t testing.TB) (*fakeStore, http.Handler, func(user string) string) {
+	t.Helper()
+	srv, store, token := newTestAPI(t)
+	return store, checked(t, srv.routes(), func(err error) { t.Errorf("OpenAPI: %v", err) }), token
+}
+
+// newTestAPI returns a server on a fakeStore and fakeKeys (keys live an hour), and a function that
+// issues a token for a user.
+func newTestAPI(t testing.TB) (*server, *fakeStore, func(user string) string) {
 	t.Helper()
 	keys, err := auth.NewKeys([]byte("test-secret-test-secret-test-secret!"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &fakeStore{todos: map[todo.ID]todo.Todo{}}
-	s := &server{store: store, tokens: keys, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	store := &fakeStore{todos: map[todo.ID]todo.Todo{}, clock: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	s := &server{store: store, keys: &fakeKeys{recs: map[[2]string]idempotency.Record{}}, keyTTL: time.Hour,
+		tokens: keys, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
 		ready: func(context.Context) error { return nil }}
 	token := func(user string) string {
 		tok, err := keys.Issue(user, time.Now(), time.Hour)
@@ -99,7 +183,7 @@ func newTestServer(t testing.TB) (*fakeStore, http.Handler, func(user string) st
 		}
 		return tok
 	}
-	return store, s.routes(), token
+	return s, store, token
 }
 
 func do(h http.Handler, method, path, token, contentType, body string) (*httptest.ResponseRecorder, httpapi.ErrorBody) {
@@ -140,6 +224,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"overlong title", "POST", "/v1/todos", alice, "application/json", `{"title":"` + strings.Repeat("x", todo.MaxTitleLen+1) + `"}`, 400, "invalid_input"},
 		{"oversized body", "POST", "/v1/todos", alice, "application/json", `{"title":"` + strings.Repeat("x", maxBodyBytes) + `"}`, 413, "body_too_large"},
 		{"wrong content type", "POST", "/v1/todos", alice, "text/plain", `{"title":"x"}`, 415, "unsupported_media_type"},
+		{"no content type", "POST", "/v1/todos", alice, "", `{"title":"x"}`, 415, "unsupported_media_type"},
 		{"bad id", "GET", "/v1/todos/42", alice, "", "", 400, "invalid_input"},
 		{"unknown id", "GET", "/v1/todos/" + unknown, alice, "", "", 404, "not_found"},
 		{"complete unknown id", "POST", "/v1/todos/" + unknown + "/complete", alice, "", "", 404, "not_found"},
@@ -190,6 +275,7 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 	for _, auth := range []string{"bearer " + tok, "BEARER " + tok, "Bearer  " + tok} {
 		req := httptest.NewRequest("POST", "/v1/todos", strings.NewReader(`{"title":"x"}`))
 		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != 201 {
@@ -266,7 +352,7 @@ func TestUnexpectedErrorIs503(t *testing.T) {
 // failingStore fails every create as a store does when the registry or database is unreachable.
 type failingStore struct{ fakeStore }
 
-func (*failingStore) Create(context.Context, string, string, string) (todo.Todo, error) {
+func (*failingStore) Create(context.Context, string, string, string, todo.InTx) (todo.Todo, error) {
 	return todo.Todo{}, errors.New("registry unreachable")
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/todocdc/pipeline/internal/auth"
 	"github.com/todocdc/pipeline/internal/config"
+	"github.com/todocdc/pipeline/internal/idempotency"
 	"github.com/todocdc/pipeline/internal/migrate"
 	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/internal/todo"
@@ -36,6 +37,19 @@ type cfg struct {
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" usage:"how long in-flight requests may finish on SIGTERM"`
 	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
 	ReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"5s" usage:"time allowed to read request headers"`
+	IdempotencyTTL    time.Duration `env:"IDEMPOTENCY_KEY_TTL" envDefault:"24h" usage:"how long the response to a request with an Idempotency-Key is kept and replayed to a retry (1m to 720h)"`
+	IdempotencySweep  time.Duration `env:"IDEMPOTENCY_SWEEP_INTERVAL" envDefault:"10m" usage:"how often expired Idempotency-Key records are deleted"`
+}
+
+// validate checks what the types alone do not.
+func (c cfg) validate() error {
+	switch {
+	case c.IdempotencyTTL < time.Minute || c.IdempotencyTTL > 720*time.Hour:
+		return fmt.Errorf("IDEMPOTENCY_KEY_TTL is %s; it must be from 1m to 720h", c.IdempotencyTTL)
+	case c.IdempotencySweep < time.Second:
+		return fmt.Errorf("IDEMPOTENCY_SWEEP_INTERVAL is %s; it must be at least 1s", c.IdempotencySweep)
+	}
+	return nil
 }
 
 func main() {
@@ -53,6 +67,9 @@ Configuration, from the environment:
 	flag.Parse()
 
 	c, err := config.Load[cfg]()
+	if err == nil {
+		err = c.validate()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "todo-api: %v\n(todo-api -h lists the variables)\n", err)
 		os.Exit(2)
@@ -94,7 +111,9 @@ func run(ctx context.Context, cfg cfg, log *slog.Logger) error {
 		return fmt.Errorf("serializer: %w", err)
 	}
 	store := todo.NewStore(db, ser)
-	srv := &server{store: store, tokens: keys, log: log, ready: store.Ping}
+	idem := idempotency.NewStore(db)
+	srv := &server{store: store, keys: idem, keyTTL: cfg.IdempotencyTTL, tokens: keys, log: log, ready: store.Ping, now: time.Now}
+	go sweepKeys(ctx, idem, cfg.IdempotencySweep, log)
 
 	httpSrv := &http.Server{
 		Addr:              cfg.HTTPAddr,
@@ -120,4 +139,25 @@ func run(ctx context.Context, cfg cfg, log *slog.Logger) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// sweepKeys deletes expired Idempotency-Key records every interval until ctx ends. Every instance
+// may run it: the deletes do not conflict.
+func sweepKeys(ctx context.Context, keys *idempotency.Store, interval time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := keys.DeleteExpired(ctx, time.Now(), 1000)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "deleting expired idempotency keys", "err", err)
+		case n > 0:
+			log.InfoContext(ctx, "deleted expired idempotency keys", "count", n)
+		}
+	}
 }
