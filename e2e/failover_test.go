@@ -256,7 +256,7 @@ func startLoad(t *testing.T, tok string, perSecond int) *load {
 	l := &load{cancel: cancel, created: map[string]time.Time{}}
 	const workers = 4
 	interval := time.Duration(workers) * time.Second / time.Duration(perSecond)
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: apiClient.Transport} // checked against the OpenAPI document
 	for w := 0; w < workers; w++ {
 		l.wg.Add(1)
 		go func() {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/todocdc/pipeline/internal/auth"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/openapitest"
 	"github.com/todocdc/pipeline/internal/serde"
 )
 
@@ -37,6 +38,14 @@ type stack struct {
 
 var st stack
 
+// apiClient sends the tests' requests to todo-api; its transport checks every exchange against
+// the OpenAPI document in the repository (services/todo-api/openapi.yaml), and TestMain fails the
+// run if any did not match.
+var apiClient = &http.Client{Timeout: 30 * time.Second}
+
+// apiChecker is the checker of apiClient's traffic.
+var apiChecker *openapitest.Checker
+
 func getenv(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -53,6 +62,14 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	st.db.Close()
+	violations, checked := apiChecker.Violations()
+	for _, v := range violations {
+		fmt.Fprintf(os.Stderr, "e2e: OpenAPI violation: %s\n", v)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: %d todo-api exchanges checked against services/todo-api/openapi.yaml, %d violations\n", checked, len(violations))
+	if len(violations) > 0 && code == 0 {
+		code = 1
+	}
 	os.Exit(code)
 }
 
@@ -81,6 +98,14 @@ func setup() error {
 	if err := st.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("PostgreSQL at %s: %w", redactURL(dbURL), err)
 	}
+	doc, err := os.ReadFile("../services/todo-api/openapi.yaml")
+	if err != nil {
+		return fmt.Errorf("the OpenAPI document: %w", err)
+	}
+	if apiChecker, err = openapitest.Load(ctx, doc, st.apiURL); err != nil {
+		return err
+	}
+	apiClient.Transport = apiChecker.Transport(nil)
 	if err := httpOK(ctx, st.apiURL+"/readyz"); err != nil {
 		return fmt.Errorf("todo-api: %w", err)
 	}
@@ -155,6 +180,7 @@ func token(t testing.TB, user string) string {
 // apiResponse is a todo-api answer: status, raw body, and the error code if any.
 type apiResponse struct {
 	Status int
+	Header http.Header
 	Body   []byte
 	Code   string
 }
@@ -186,13 +212,13 @@ func send(t testing.TB, method, path string, h http.Header, body []byte) apiResp
 		t.Fatal(err)
 	}
 	req.Header = h
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	r := apiResponse{Status: resp.StatusCode, Body: b}
+	r := apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
 	var eb struct {
 		Error struct{ Code string } `json:"error"`
 	}
