@@ -72,8 +72,20 @@ check: build ## the schema compatibility gate: schemas/*.avsc against the regist
 	@test -f $(ENVFILE) || { echo "no $(ENVFILE): run 'make run' first" >&2; exit 1; }
 	$(LOADENV); $(BIN)/pipelinectl schemas check --dir schemas
 
+# Time per fuzz target: make fuzz runs each for FUZZTIME, make test (through fuzz-short) for FUZZTIME_SHORT.
+FUZZTIME       ?= 2m
+FUZZTIME_SHORT ?= 15s
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target of the module for FUZZTIME each (default 2m); crashers land in the package's testdata/fuzz
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME)
+
+.PHONY: fuzz-short
+fuzz-short: ## run every fuzz target for FUZZTIME_SHORT each (default 15s); part of make test
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME_SHORT)
+
 .PHONY: test
-test: unit e2e ## every test, unit and end-to-end; fails if any part of the stack cannot start
+test: unit fuzz-short e2e ## every test: unit, fuzz targets (briefly), end-to-end; fails if any part of the stack cannot start
 
 .PHONY: bench
 bench: ## the pipeline measured on the local stack (limit, write path, sustained, catch-up, peer, idle, serde): report under .bench/ (BENCH_* variables shorten it; see bench/main.go)

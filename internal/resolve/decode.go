@@ -14,8 +14,9 @@ const (
 	// MaxDepth is how deeply values may nest in one datum: each record, array, map and union
 	// value is one level, the top-level value included. A deeper datum is refused (ErrMalformed):
 	// a recursive schema (a linked list, a tree) would otherwise let a body of n bytes nest
-	// n levels deep, and decoding recurses once per level.
-	MaxDepth = 256
+	// n levels deep, and decoding recurses once per level. A linked list through a union
+	// (["null", "Node"]) takes two levels per node: 512 nodes.
+	MaxDepth = 1024
 	// MaxZeroSizeItems is how many array items one datum may hold in all whose type encodes in
 	// zero bytes: null, a fixed of size 0, a record whose fields all take zero bytes. The
 	// count of such items is not bounded by the body's length (a 5-byte body can declare 2^31-1
