@@ -1,6 +1,9 @@
 package resolve
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+)
 
 // Kind says which resolution rule an Incompatibility breaks.
 type Kind string
@@ -87,6 +90,9 @@ func Check(writerSchema, readerSchema string) (_ []Incompatibility, err error) {
 type checker struct {
 	seen map[[2]*schema]bool // record pairs checked or being checked: recursive types end
 	out  []Incompatibility
+	// probe: this checker only asks whether a renamed field could be read, and looks for no
+	// renames itself (a probe that probed again would recurse for ever on a recursive type).
+	probe bool
 }
 
 func (c *checker) add(i Incompatibility) { c.out = append(c.out, i) }
@@ -185,10 +191,10 @@ func (c *checker) record(w, r *schema, path string) {
 			Rule: fmt.Sprintf("reader field %s has no default and writer %s has no field %s%s (spec: if both are records)",
 				f.name, w.name, f.name, aliasNote(f))}
 		for _, x := range w.fields {
-			if claimed[x.name] {
+			if claimed[x.name] || c.probe {
 				continue
 			}
-			probe := &checker{seen: make(map[[2]*schema]bool)}
+			probe := &checker{seen: maps.Clone(c.seen), probe: true}
 			probe.walk(x.typ, f.typ, fp)
 			if len(probe.out) == 0 {
 				inc.Renamed = x.name

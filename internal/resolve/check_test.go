@@ -96,3 +96,15 @@ func TestCheckInvalidSchema(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSchema", err)
 	}
 }
+
+// Found by FuzzResolve (testdata/fuzz/FuzzResolve/56ff0a2a740ed608): a recursive record whose field
+// was renamed without an alias made Check look for the rename inside the rename for ever (a stack
+// overflow after minutes). It names the rename once.
+func TestCheckRenamedFieldOfARecursiveRecord(t *testing.T) {
+	w := `{"type":"record","name":"L","fields":[{"name":"ext","type":["null","L"]}]}`
+	r := `{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}`
+	incs, err := Check(w, r)
+	if err != nil || len(incs) != 1 || incs[0].Kind != FieldMissing || incs[0].Renamed != "ext" {
+		t.Fatalf("Check = %+v, %v; want one missing field, perhaps renamed from ext", incs, err)
+	}
+}
