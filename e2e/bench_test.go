@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/todocdc/pipeline/internal/events"
 )
 
@@ -51,7 +49,9 @@ func BenchmarkCommitToKafka(b *testing.B) {
 			if time.Now().After(deadline) {
 				b.Fatalf("todo %s not on %s after 30s", created.ID, events.Topic)
 			}
-			if m, ok := reader.consumer.Poll(50).(*kafka.Message); ok && string(m.Key) == created.ID {
+			if m, err := reader.poll(50 * time.Millisecond); err != nil {
+				b.Fatal(err)
+			} else if m != nil && string(m.Key) == created.ID {
 				found = true
 			}
 		}

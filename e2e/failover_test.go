@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"github.com/todocdc/pipeline/internal/events"
 )
 
@@ -44,7 +42,7 @@ func TestConnectWorkerFailoverExactlyOnce(t *testing.T) {
 		waitTaskRunning(t, "", 3*time.Minute)
 	})
 
-	committed := &collector{c: newTopicReader(t, events.Topic).consumer}
+	committed := &collector{c: newTopicReader(t, events.Topic)}
 	uncommitted := &collector{c: newUncommittedReader(t, events.Topic)}
 	var (
 		wg       sync.WaitGroup
@@ -125,7 +123,7 @@ type arrival struct {
 
 // collector keeps the created events one consumer reads, with their arrival times.
 type collector struct {
-	c   *kafka.Consumer
+	c   *topicReader
 	mu  sync.Mutex
 	got []arrival
 	err error
@@ -139,22 +137,22 @@ func (k *collector) run(stop <-chan struct{}) {
 			return
 		default:
 		}
-		switch ev := k.c.Poll(100).(type) {
-		case *kafka.Message:
-			typ, _ := header(ev, events.HeaderType)
-			if typ != events.TypeCreated {
-				continue
-			}
-			id, _ := header(ev, events.HeaderID)
-			k.mu.Lock()
-			k.got = append(k.got, arrival{key: string(ev.Key), id: id, at: time.Now()})
-			k.mu.Unlock()
-		case kafka.Error:
-			if ev.IsFatal() {
-				k.err = ev
-				return
-			}
+		ev, err := k.c.poll(100 * time.Millisecond)
+		if err != nil {
+			k.err = err
+			return
 		}
+		if ev == nil {
+			continue
+		}
+		typ, _ := header(ev, events.HeaderType)
+		if typ != events.TypeCreated {
+			continue
+		}
+		id, _ := header(ev, events.HeaderID)
+		k.mu.Lock()
+		k.got = append(k.got, arrival{key: string(ev.Key), id: id, at: time.Now()})
+		k.mu.Unlock()
 	}
 }
 
@@ -166,9 +164,9 @@ func (k *collector) snapshot() []arrival {
 
 // newUncommittedReader is a read_uncommitted consumer of topic from its current end: it also sees
 // the records of transactions that were aborted.
-func newUncommittedReader(t *testing.T, topic string) *kafka.Consumer {
+func newUncommittedReader(t *testing.T, topic string) *topicReader {
 	t.Helper()
-	return newTopicReaderWith(t, topic, "read_uncommitted").consumer
+	return newTopicReaderWith(t, topic, "read_uncommitted")
 }
 
 func seenAll(got []arrival, ids map[string]bool) bool {

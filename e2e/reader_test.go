@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -10,15 +11,15 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/topicreader"
 )
 
 // topicReader reads a topic from the end it had when the reader was made, so a test sees only the
 // records its own actions produced (and those of tests running at the same time).
 type topicReader struct {
-	t        testing.TB
-	consumer *kafka.Consumer
-	topic    string
-	start    map[int32]int64 // offset each partition was read from
+	t     testing.TB
+	r     *topicreader.Reader
+	topic string
 }
 
 func newTopicReader(t testing.TB, topic string) *topicReader {
@@ -30,34 +31,21 @@ func newTopicReader(t testing.TB, topic string) *topicReader {
 // sees the records of transactions that were aborted.
 func newTopicReaderWith(t testing.TB, topic, isolation string) *topicReader {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":  st.bootstrap,
-		"group.id":           fmt.Sprintf("e2e-%s-%d", t.Name(), time.Now().UnixNano()),
-		"enable.auto.commit": false,
-		"isolation.level":    isolation,
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: st.bootstrap, Topic: topic,
+		GroupID: fmt.Sprintf("e2e-%s-%d", t.Name(), time.Now().UnixNano()), ReadUncommitted: isolation == "read_uncommitted"})
 	if err != nil {
-		t.Fatalf("kafka consumer: %v", err)
+		t.Fatalf("reader of %s: %v", topic, err)
 	}
-	t.Cleanup(func() { c.Close() })
-	md, err := c.GetMetadata(&topic, false, 10000)
-	if err != nil {
-		t.Fatalf("metadata of %s: %v", topic, err)
-	}
-	var parts []kafka.TopicPartition
-	start := map[int32]int64{}
-	for _, p := range md.Topics[topic].Partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
-		if err != nil {
-			t.Fatalf("watermarks of %s[%d]: %v", topic, p.ID, err)
-		}
-		start[p.ID] = high
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.Offset(high)})
-	}
-	if err := c.Assign(parts); err != nil {
-		t.Fatalf("assign %s: %v", topic, err)
-	}
-	return &topicReader{t: t, consumer: c, topic: topic, start: start}
+	t.Cleanup(r.Close)
+	return &topicReader{t: t, r: r, topic: topic}
+}
+
+// poll waits up to d for a record (nil when none came); an error the reader cannot go on after
+// is returned.
+func (r *topicReader) poll(d time.Duration) (*kafka.Message, error) {
+	return r.r.Poll(d)
 }
 
 // readUntil collects records until done says the collection is complete or the timeout passes,
@@ -70,11 +58,12 @@ func (r *topicReader) readUntil(timeout time.Duration, done func(seen []*kafka.M
 		if time.Now().After(deadline) {
 			r.t.Fatalf("after %s on %s, still waiting; saw %d records: %s", timeout, r.topic, len(seen), describe(seen))
 		}
-		switch ev := r.consumer.Poll(200).(type) {
-		case *kafka.Message:
-			seen = append(seen, ev)
-		case kafka.Error:
-			r.t.Logf("kafka: %v", ev)
+		m, err := r.poll(200 * time.Millisecond)
+		if err != nil {
+			r.t.Fatalf("reading %s: %v", r.topic, err)
+		}
+		if m != nil {
+			seen = append(seen, m)
 		}
 	}
 	return seen
@@ -83,39 +72,13 @@ func (r *topicReader) readUntil(timeout time.Duration, done func(seen []*kafka.M
 // drain reads every record up to the partitions' current ends.
 func (r *topicReader) drain(timeout time.Duration) []*kafka.Message {
 	r.t.Helper()
-	md, err := r.consumer.GetMetadata(&r.topic, false, 10000)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	seen, err := r.r.ReadAll(ctx)
 	if err != nil {
-		r.t.Fatalf("metadata: %v", err)
+		r.t.Fatalf("after %s on %s, still waiting for the end (%v); saw %d records: %s", timeout, r.topic, err, len(seen), describe(seen))
 	}
-	ends := map[int32]int64{}
-	for _, p := range md.Topics[r.topic].Partitions {
-		_, high, err := r.consumer.QueryWatermarkOffsets(r.topic, p.ID, 10000)
-		if err != nil {
-			r.t.Fatalf("watermarks: %v", err)
-		}
-		ends[p.ID] = high
-	}
-	return r.readUntil(timeout, func([]*kafka.Message) bool {
-		pos, err := r.consumer.Position(assigned(r.consumer))
-		if err != nil {
-			return false
-		}
-		for _, p := range pos {
-			if r.start[p.Partition] >= ends[p.Partition] {
-				continue // nothing was written there since the reader was made
-			}
-			// Position is invalid (negative) until a record of the partition was read.
-			if p.Offset < 0 || int64(p.Offset) < ends[p.Partition] {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-func assigned(c *kafka.Consumer) []kafka.TopicPartition {
-	parts, _ := c.Assignment()
-	return parts
+	return seen
 }
 
 func header(m *kafka.Message, key string) (string, bool) {

@@ -37,7 +37,7 @@ func TestConnectorRestartsLoseNothing(t *testing.T) {
 		waitTaskRunning(t, "", 3*time.Minute)
 	})
 
-	committed := &collector{c: newTopicReader(t, events.Topic).consumer}
+	committed := &collector{c: newTopicReader(t, events.Topic)}
 	stopRead := make(chan struct{})
 	var readers sync.WaitGroup
 	readers.Add(1)

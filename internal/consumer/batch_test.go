@@ -10,6 +10,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
 )
 
@@ -106,7 +107,7 @@ func (f *batchFixture) sentTo(topic string) []string {
 	var ids []string
 	for _, m := range f.pub.sent {
 		if *m.TopicPartition.Topic == topic {
-			id, _ := Header(m.Headers, events.HeaderID)
+			id, _ := dlq.Header(m.Headers, events.HeaderID)
 			ids = append(ids, id)
 		}
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/serde"
 )
 
@@ -111,11 +113,17 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Publisher writes records durably: Publish returns once the broker has acknowledged the record
+// (acks=all), or with an error. It must be safe for concurrent use. *producer.Producer is one.
+type Publisher interface {
+	Publish(ctx context.Context, m *kafka.Message) error
+}
+
 // Deps are what a Consumer works with.
 type Deps struct {
 	Decoder   Decoder   // required
 	Store     Store     // required: SQLStore{DB: db} after SetupSQL
-	Publisher Publisher // required: *Producer for the retry topic and the DLQ
+	Publisher Publisher // required: a *producer.Producer for the retry topic and the DLQ
 	Log       *slog.Logger
 	// Registerer takes the runtime's metrics; default a registry of its own, served by Handler.
 	Registerer prometheus.Registerer
@@ -424,13 +432,13 @@ func (c *Consumer) stopWorkers(ws []*worker) {
 func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause func(bool)) error {
 	topic := *m.TopicPartition.Topic
 	if topic == c.cfg.RetryTopic {
-		if g, _ := Header(m.Headers, HeaderGroup); g != c.cfg.GroupID {
+		if g, _ := dlq.Header(m.Headers, dlq.HeaderGroup); g != c.cfg.GroupID {
 			return nil // another group's retry: not ours to apply (nor to count)
 		}
 	}
 	c.m.consumed.WithLabelValues(topic).Inc()
 	if topic == c.cfg.RetryTopic {
-		if t, err := time.Parse(time.RFC3339Nano, headerOr(m.Headers, HeaderRetryNotBefore, "")); err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, dlq.HeaderOr(m.Headers, dlq.HeaderRetryNotBefore, "")); err == nil {
 			if !sleep(wait, t.Sub(c.now())) {
 				return wait.Err()
 			}
@@ -514,12 +522,12 @@ type prepared struct {
 // prepare decodes and routes m: everything before the database.
 func (c *Consumer) prepare(ctx context.Context, m *kafka.Message) (prepared, error) {
 	p := prepared{rec: m}
-	typ, _ := Header(m.Headers, events.HeaderType)
+	typ, _ := dlq.Header(m.Headers, events.HeaderType)
 	if typ != "" && c.routes[typ] == nil {
 		c.countUnrouted(typ)
 		return p, nil
 	}
-	id, _ := Header(m.Headers, events.HeaderID)
+	id, _ := dlq.Header(m.Headers, events.HeaderID)
 	if id == "" {
 		return p, errNoEventID
 	}
@@ -539,7 +547,7 @@ func (c *Consumer) prepare(ctx context.Context, m *kafka.Message) (prepared, err
 	}
 	p.msg = &Message{EventID: id, Type: typ, Key: m.Key, Topic: *m.TopicPartition.Topic,
 		Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset), SchemaID: d.SchemaID, Headers: m.Headers}
-	if t, err := time.Parse(time.RFC3339Nano, headerOr(m.Headers, events.HeaderTime, "")); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, dlq.HeaderOr(m.Headers, events.HeaderTime, "")); err == nil {
 		p.msg.Time = t
 	}
 	p.ev, p.h = d.Event, c.routes[typ]
@@ -606,19 +614,19 @@ func callHandler(ctx context.Context, h HandlerFunc, tx *sql.Tx, m *Message, ev 
 // ShutdownTimeout); after a failed send, a stop (wait ended) abandons the record to the next owner.
 func (c *Consumer) fail(run, wait context.Context, m *kafka.Message, cause error, class Class) error {
 	now := c.now()
-	f := failureOf(m, c.cfg.GroupID, cause, class, now)
+	f := dlq.FailureOf(m, c.cfg.GroupID, cause, class, now)
 	out := &kafka.Message{Key: m.Key, Value: m.Value}
 	var what string
 	if class == Retriable && f.RetryCount < c.cfg.MaxRetries {
 		f.RetryCount++
 		delay := c.cfg.RetryDelay << min(f.RetryCount-1, 4)
 		out.TopicPartition = kafka.TopicPartition{Topic: &c.cfg.RetryTopic, Partition: kafka.PartitionAny}
-		out.Headers = append(FailureHeaders(m.Headers, f),
-			kafka.Header{Key: HeaderRetryNotBefore, Value: []byte(now.Add(delay).UTC().Format(time.RFC3339Nano))})
+		out.Headers = append(dlq.FailureHeaders(m.Headers, f),
+			kafka.Header{Key: dlq.HeaderRetryNotBefore, Value: []byte(now.Add(delay).UTC().Format(time.RFC3339Nano))})
 		what = "retry topic"
 	} else {
 		out.TopicPartition = kafka.TopicPartition{Topic: &c.cfg.DLQTopic, Partition: kafka.PartitionAny}
-		out.Headers = FailureHeaders(m.Headers, f)
+		out.Headers = dlq.FailureHeaders(m.Headers, f)
 		what = "DLQ"
 	}
 	for n := 0; ; n++ {
@@ -629,7 +637,7 @@ func (c *Consumer) fail(run, wait context.Context, m *kafka.Message, cause error
 		if run.Err() != nil {
 			return run.Err()
 		}
-		if errors.Is(err, ErrProducerFatal) {
+		if errors.Is(err, producer.ErrFatal) {
 			c.failFatal(err)
 			c.log.Error("cannot publish to the "+what+": the producer failed for good, stopping", "err", err)
 			return err

@@ -19,7 +19,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/serde"
 )
 
@@ -148,7 +150,7 @@ func (f *fixture) process(t *testing.T, m *kafka.Message) {
 
 func hdr(t *testing.T, m *kafka.Message, key string) string {
 	t.Helper()
-	v, ok := Header(m.Headers, key)
+	v, ok := dlq.Header(m.Headers, key)
 	if !ok {
 		t.Fatalf("record has no %s header: %v", key, m.Headers)
 	}
@@ -205,12 +207,12 @@ func TestAlwaysFailingGoesThroughRetryTopicToDLQ(t *testing.T) {
 			t.Fatalf("round %d went to %s, want %s", round, *out.TopicPartition.Topic, wantTopic)
 		}
 		wantCount := fmt.Sprint(min(round, 3))
-		if got := hdr(t, out, HeaderRetryCount); got != wantCount {
+		if got := hdr(t, out, dlq.HeaderRetryCount); got != wantCount {
 			t.Fatalf("round %d: retry_count %s, want %s", round, got, wantCount)
 		}
-		for k, want := range map[string]string{HeaderOriginalTopic: events.Topic, HeaderOriginalPartition: "2",
-			HeaderOriginalOffset: "41", HeaderErrorClass: "retriable", HeaderError: "boom", HeaderGroup: "g",
-			HeaderFirstFailure: "2026-01-02T03:04:05Z", "trace": "abc", events.HeaderID: "e1"} {
+		for k, want := range map[string]string{dlq.HeaderOriginalTopic: events.Topic, dlq.HeaderOriginalPartition: "2",
+			dlq.HeaderOriginalOffset: "41", dlq.HeaderErrorClass: "retriable", dlq.HeaderError: "boom", dlq.HeaderGroup: "g",
+			dlq.HeaderFirstFailure: "2026-01-02T03:04:05Z", "trace": "abc", events.HeaderID: "e1"} {
 			if got := hdr(t, out, k); got != want {
 				t.Errorf("round %d: header %s = %q, want %q", round, k, got, want)
 			}
@@ -220,7 +222,7 @@ func TestAlwaysFailingGoesThroughRetryTopicToDLQ(t *testing.T) {
 		}
 		// the next round reads the copy from the retry topic, one partition elsewhere
 		m = &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &f.c.cfg.RetryTopic, Partition: 5, Offset: int64ToOffset(round)},
-			Key: out.Key, Value: out.Value, Headers: withoutHeader(out.Headers, HeaderRetryNotBefore)}
+			Key: out.Key, Value: out.Value, Headers: withoutHeader(out.Headers, dlq.HeaderRetryNotBefore)}
 	}
 	if f.calls != 4*3 {
 		t.Errorf("handler ran %d times, want 12 (3 in place per delivery)", f.calls)
@@ -245,10 +247,10 @@ func withoutHeader(hs []kafka.Header, key string) []kafka.Header {
 func TestRetryDelayAndOtherGroups(t *testing.T) {
 	f := newFixture(t, func(int) error { return errors.New("boom") })
 	f.process(t, record(events.Topic, "ok", "e1", events.TypeCreated))
-	if got := hdr(t, f.pub.sent[0], HeaderRetryNotBefore); got != "2026-01-02T03:04:06Z" {
+	if got := hdr(t, f.pub.sent[0], dlq.HeaderRetryNotBefore); got != "2026-01-02T03:04:06Z" {
 		t.Errorf("retry_not_before = %s, want now + RetryDelay", got)
 	}
-	other := record(events.RetryTopic, "ok", "e9", events.TypeCreated, kafka.Header{Key: HeaderGroup, Value: []byte("someone-else")})
+	other := record(events.RetryTopic, "ok", "e9", events.TypeCreated, kafka.Header{Key: dlq.HeaderGroup, Value: []byte("someone-else")})
 	f.process(t, other)
 	if f.calls != 3 {
 		t.Errorf("another group's retry record ran the handler")
@@ -320,10 +322,10 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 			if len(f.pub.sent) != 1 || *f.pub.sent[0].TopicPartition.Topic != events.DLQTopic {
 				t.Fatalf("want one DLQ record, got %d", len(f.pub.sent))
 			}
-			if got := hdr(t, f.pub.sent[0], HeaderErrorClass); got != c.class {
+			if got := hdr(t, f.pub.sent[0], dlq.HeaderErrorClass); got != c.class {
 				t.Errorf("class %s", got)
 			}
-			if got := hdr(t, f.pub.sent[0], HeaderRetryCount); got != "0" {
+			if got := hdr(t, f.pub.sent[0], dlq.HeaderRetryCount); got != "0" {
 				t.Errorf("retry_count %s", got)
 			}
 		})
@@ -390,6 +392,9 @@ func TestClassify(t *testing.T) {
 		{PermanentError(errors.New("bad")), Permanent},
 		{fmt.Errorf("wrapped: %w", PermanentError(context.DeadlineExceeded)), Permanent},
 		{TransientError(errors.New("smtp down")), Transient},
+		// the producer's errors: a send that may pass later is transient, a fatal producer is not
+		{fmt.Errorf("%w: produce to t: %w", producer.ErrNotDelivered, errors.New("timed out")), Transient},
+		{fmt.Errorf("%w: out of order sequence", producer.ErrFatal), Retriable},
 	}
 	for _, c := range cases {
 		if got := Classify(c.err); got != c.want {
@@ -417,28 +422,6 @@ func TestBackoff(t *testing.T) {
 	}
 	if d := b.Delay(500, nil); d > time.Second || d < time.Second/2 {
 		t.Errorf("huge attempt: %s", d)
-	}
-}
-
-func TestFailureHeadersKeepOriginalsAndReplaceOwn(t *testing.T) {
-	orig := []kafka.Header{{Key: events.HeaderID, Value: []byte("e1")}, {Key: HeaderRetryCount, Value: []byte("2")},
-		{Key: HeaderError, Value: []byte("old")}}
-	hs := FailureHeaders(orig, Failure{Topic: "t", Partition: 1, Offset: 9, Err: "new", Class: Permanent, RetryCount: 2,
-		FirstFailure: time.Unix(0, 0), FailedAt: time.Unix(1, 0), Group: "g"})
-	counts := map[string]int{}
-	for _, h := range hs {
-		counts[h.Key]++
-	}
-	for _, k := range []string{events.HeaderID, HeaderRetryCount, HeaderError, HeaderOriginalTopic, HeaderFirstFailure} {
-		if counts[k] != 1 {
-			t.Errorf("header %s appears %d times", k, counts[k])
-		}
-	}
-	if v, _ := Header(hs, HeaderError); v != "new" {
-		t.Errorf("error_message %q", v)
-	}
-	if v, _ := Header(hs, HeaderFirstFailure); v != "1970-01-01T00:00:00Z" {
-		t.Errorf("first_failure_time %q", v)
 	}
 }
 
@@ -518,10 +501,10 @@ func TestHandlerPanicGoesToDLQ(t *testing.T) {
 	if f.store.seen["g/e1"] {
 		t.Error("the panicking event was recorded as processed")
 	}
-	if got := hdr(t, f.pub.sent[0], HeaderErrorClass); got != "permanent" {
+	if got := hdr(t, f.pub.sent[0], dlq.HeaderErrorClass); got != "permanent" {
 		t.Errorf("class %s", got)
 	}
-	if msg := hdr(t, f.pub.sent[0], HeaderError); !strings.Contains(msg, "nil map somewhere") || !strings.Contains(msg, "goroutine") {
+	if msg := hdr(t, f.pub.sent[0], dlq.HeaderError); !strings.Contains(msg, "nil map somewhere") || !strings.Contains(msg, "goroutine") {
 		t.Errorf("error_message %q: want the panic value and the stack", msg)
 	}
 }
@@ -530,39 +513,18 @@ func TestHandlerPanicGoesToDLQ(t *testing.T) {
 // /healthz fails, instead of retrying a publish that can never succeed.
 func TestFatalPublisherErrorStopsTheConsumer(t *testing.T) {
 	f := newFixture(t, func(int) error { return PermanentError(errors.New("bad")) })
-	fatal := fmt.Errorf("%w: out of order sequence", ErrProducerFatal)
+	fatal := fmt.Errorf("%w: out of order sequence", producer.ErrFatal)
 	f.pub.fn = func(context.Context) error { return fatal }
 	err := f.c.process(context.Background(), context.Background(), record(events.Topic, "ok", "e1", events.TypeCreated), func(bool) {})
-	if !errors.Is(err, ErrProducerFatal) {
+	if !errors.Is(err, producer.ErrFatal) {
 		t.Fatalf("process: %v, want the fatal producer error", err)
 	}
-	if err := f.c.fatalErr(); !errors.Is(err, ErrProducerFatal) {
+	if err := f.c.fatalErr(); !errors.Is(err, producer.ErrFatal) {
 		t.Fatalf("fatalErr: %v", err)
 	}
 	f.c.lastPoll.Store(time.Now().UnixNano())
-	if err := f.c.healthy(); !errors.Is(err, ErrProducerFatal) {
+	if err := f.c.healthy(); !errors.Is(err, producer.ErrFatal) {
 		t.Fatalf("healthy: %v, want the fatal error", err)
-	}
-}
-
-func TestProducerRecordsFatalError(t *testing.T) {
-	p, err := NewProducer("127.0.0.1:1", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if p.Err() != nil {
-		t.Fatalf("new producer: %v", p.Err())
-	}
-	p.p.TestFatalError(kafka.ErrOutOfOrderSequenceNumber, "test fatal")
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Err() == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	topic := "t"
-	err = p.Publish(context.Background(), &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}})
-	if !errors.Is(err, ErrProducerFatal) || Classify(err) == Transient {
-		t.Fatalf("Publish after a fatal error: %v (class %v), want ErrProducerFatal, not transient", err, Classify(err))
 	}
 }
 
@@ -591,15 +553,5 @@ func TestCopyInFlightAtRevokeIsAwaited(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil || len(f.pub.sent) != 1 {
 		t.Fatalf("process: %v, %d sent: want the copy awaited and the record done", err, len(f.pub.sent))
-	}
-}
-
-func TestProducerConfigUsesJavaPartitioner(t *testing.T) {
-	cfg := producerConfig("b:9092", kafka.ConfigMap{"linger.ms": 0})
-	for k, want := range map[string]kafka.ConfigValue{"partitioner": "murmur2_random", "enable.idempotence": true,
-		"acks": "all", "linger.ms": 0, "bootstrap.servers": "b:9092"} {
-		if cfg[k] != want {
-			t.Errorf("%s = %v, want %v", k, cfg[k], want)
-		}
 	}
 }

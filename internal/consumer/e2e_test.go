@@ -24,6 +24,7 @@ import (
 
 	"github.com/todocdc/pipeline/internal/consumer"
 	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
 )
 
@@ -165,7 +166,7 @@ func created(user string) events.TodoCreated {
 func TestPoisonDuplicatesAndOrder(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlq := ct.NewReader(t, e, dlqTopic)
+	dlqReader := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 
@@ -183,10 +184,10 @@ func TestPoisonDuplicatesAndOrder(t *testing.T) {
 	)
 	tc.waitApplied(t, 60*time.Second, aID, bID)
 
-	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
+	dead := dlqReader.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
 	byID := map[string]*kafka.Message{}
 	for _, m := range dead {
-		id, _ := consumer.Header(m.Headers, events.HeaderID)
+		id, _ := dlq.Header(m.Headers, events.HeaderID)
 		byID[id] = m
 	}
 	for _, c := range []struct {
@@ -198,19 +199,19 @@ func TestPoisonDuplicatesAndOrder(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no DLQ record for event %s; got %d records", c.id, len(dead))
 		}
-		want := map[string]string{consumer.HeaderOriginalTopic: topic, consumer.HeaderOriginalPartition: "0",
-			consumer.HeaderOriginalOffset: fmt.Sprint(c.offset), consumer.HeaderErrorClass: "permanent",
-			consumer.HeaderRetryCount: "0", consumer.HeaderGroup: tc.group,
+		want := map[string]string{dlq.HeaderOriginalTopic: topic, dlq.HeaderOriginalPartition: "0",
+			dlq.HeaderOriginalOffset: fmt.Sprint(c.offset), dlq.HeaderErrorClass: "permanent",
+			dlq.HeaderRetryCount: "0", dlq.HeaderGroup: tc.group,
 			events.HeaderType: events.TypeCreated, events.HeaderSource: events.Source}
 		for k, v := range want {
-			if got, _ := consumer.Header(m.Headers, k); got != v {
+			if got, _ := dlq.Header(m.Headers, k); got != v {
 				t.Errorf("event %s: DLQ header %s = %q, want %q", c.id, k, got, v)
 			}
 		}
-		if msg, _ := consumer.Header(m.Headers, consumer.HeaderError); !strings.Contains(msg, c.errPart) {
+		if msg, _ := dlq.Header(m.Headers, dlq.HeaderError); !strings.Contains(msg, c.errPart) {
 			t.Errorf("event %s: error_message %q does not mention %q", c.id, msg, c.errPart)
 		}
-		ff, _ := consumer.Header(m.Headers, consumer.HeaderFirstFailure)
+		ff, _ := dlq.Header(m.Headers, dlq.HeaderFirstFailure)
 		if ts, err := time.Parse(time.RFC3339Nano, ff); err != nil || time.Since(ts) > 5*time.Minute {
 			t.Errorf("event %s: first_failure_time %q", c.id, ff)
 		}
@@ -229,7 +230,7 @@ func TestPoisonDuplicatesAndOrder(t *testing.T) {
 func TestHandlerFailures(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 2), ct.Topic(t, e, 2), ct.Topic(t, e, 1)
-	dlq, retry := ct.NewReader(t, e, dlqTopic), ct.NewReader(t, e, retryTopic)
+	dlqReader, retry := ct.NewReader(t, e, dlqTopic), ct.NewReader(t, e, retryTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	const maxRetries, inPlace = 2, 3
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic,
@@ -252,14 +253,14 @@ func TestHandlerFailures(t *testing.T) {
 	if n := tc.callsOf(flaky.TodoID); n != 3 {
 		t.Errorf("flaky handler ran %d times, want 3", n)
 	}
-	dead := dlq.Until(90*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
+	dead := dlqReader.Until(90*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
 	if len(dead) != 1 {
 		t.Fatalf("%d DLQ records, want 1", len(dead))
 	}
 	m := dead[0]
-	for k, v := range map[string]string{events.HeaderID: brokenID, consumer.HeaderRetryCount: fmt.Sprint(maxRetries),
-		consumer.HeaderErrorClass: "retriable", consumer.HeaderError: "always broken", consumer.HeaderOriginalTopic: topic} {
-		if got, _ := consumer.Header(m.Headers, k); got != v {
+	for k, v := range map[string]string{events.HeaderID: brokenID, dlq.HeaderRetryCount: fmt.Sprint(maxRetries),
+		dlq.HeaderErrorClass: "retriable", dlq.HeaderError: "always broken", dlq.HeaderOriginalTopic: topic} {
+		if got, _ := dlq.Header(m.Headers, k); got != v {
 			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
 		}
 	}
@@ -270,11 +271,11 @@ func TestHandlerFailures(t *testing.T) {
 	retried := retry.Collect(time.Second, ct.OfGroup(tc.group))
 	var counts []string
 	for _, r := range retried {
-		id, _ := consumer.Header(r.Headers, events.HeaderID)
+		id, _ := dlq.Header(r.Headers, events.HeaderID)
 		if id != brokenID {
 			t.Errorf("event %s went to the retry topic", id)
 		}
-		c, _ := consumer.Header(r.Headers, consumer.HeaderRetryCount)
+		c, _ := dlq.Header(r.Headers, dlq.HeaderRetryCount)
 		counts = append(counts, c)
 	}
 	if strings.Join(counts, ",") != "1,2" {
@@ -290,7 +291,7 @@ func TestHandlerFailures(t *testing.T) {
 func TestRegistryOutage(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 3), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlq := ct.NewReader(t, e, dlqTopic)
+	dlqReader := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	// encode while the registry is up (the writer side is not under test)
 	var recs []*kafka.Message
@@ -327,7 +328,7 @@ func TestRegistryOutage(t *testing.T) {
 	stack(t, "start", "apicurio")
 	tc.waitApplied(t, 90*time.Second, ids...)
 	t.Logf("registry back: all %d records applied %s after its start returned", len(ids), time.Since(t0).Round(time.Millisecond))
-	if dead := dlq.Collect(2*time.Second, ct.OfGroup(tc.group)); len(dead) != 0 {
+	if dead := dlqReader.Collect(2*time.Second, ct.OfGroup(tc.group)); len(dead) != 0 {
 		t.Fatalf("%d records dead-lettered during the registry outage", len(dead))
 	}
 }
@@ -499,7 +500,7 @@ func javaPartition(data []byte, partitions int32) int32 {
 func TestHandlerPanic(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlq := ct.NewReader(t, e, dlqTopic)
+	dlqReader := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 	bad, after := created("panic"), created("panic")
@@ -507,10 +508,10 @@ func TestHandlerPanic(t *testing.T) {
 	badID, afterID := uuid.NewString(), uuid.NewString()
 	ct.Publish(t, pub, ct.Record(topic, badID, bad, ct.Encode(t, ser, bad)), ct.Record(topic, afterID, after, ct.Encode(t, ser, after)))
 	tc.waitApplied(t, 60*time.Second, afterID)
-	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
-	class, _ := consumer.Header(dead[0].Headers, consumer.HeaderErrorClass)
-	msg, _ := consumer.Header(dead[0].Headers, consumer.HeaderError)
-	if id, _ := consumer.Header(dead[0].Headers, events.HeaderID); id != badID || class != "permanent" || !strings.Contains(msg, "handler bug") {
+	dead := dlqReader.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
+	class, _ := dlq.Header(dead[0].Headers, dlq.HeaderErrorClass)
+	msg, _ := dlq.Header(dead[0].Headers, dlq.HeaderError)
+	if id, _ := dlq.Header(dead[0].Headers, events.HeaderID); id != badID || class != "permanent" || !strings.Contains(msg, "handler bug") {
 		t.Fatalf("DLQ record: event %s, class %s, error %q", id, class, msg)
 	}
 	if n := tc.callsOf(bad.TodoID); n != 1 {
@@ -527,7 +528,7 @@ func TestHandlerPanic(t *testing.T) {
 func TestRefusedCommitIsNotTransient(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlq := ct.NewReader(t, e, dlqTopic)
+	dlqReader := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic,
 		MaxRetries: 1, InPlaceAttempts: 2, RetryDelay: 200 * time.Millisecond})
@@ -536,10 +537,10 @@ func TestRefusedCommitIsNotTransient(t *testing.T) {
 	badID, afterID := uuid.NewString(), uuid.NewString()
 	ct.Publish(t, pub, ct.Record(topic, badID, bad, ct.Encode(t, ser, bad)), ct.Record(topic, afterID, after, ct.Encode(t, ser, after)))
 	tc.waitApplied(t, 60*time.Second, afterID)
-	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
-	class, _ := consumer.Header(dead[0].Headers, consumer.HeaderErrorClass)
-	msg, _ := consumer.Header(dead[0].Headers, consumer.HeaderError)
-	if id, _ := consumer.Header(dead[0].Headers, events.HeaderID); id != badID || class != "retriable" || !strings.Contains(msg, "rollback") {
+	dead := dlqReader.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
+	class, _ := dlq.Header(dead[0].Headers, dlq.HeaderErrorClass)
+	msg, _ := dlq.Header(dead[0].Headers, dlq.HeaderError)
+	if id, _ := dlq.Header(dead[0].Headers, events.HeaderID); id != badID || class != "retriable" || !strings.Contains(msg, "rollback") {
 		t.Fatalf("DLQ record: event %s, class %s, error %q", id, class, msg)
 	}
 	if n := tc.callsOf(bad.TodoID); n != 4 {
@@ -554,7 +555,7 @@ func TestRefusedCommitIsNotTransient(t *testing.T) {
 func TestBatchApply(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlq := ct.NewReader(t, e, dlqTopic)
+	dlqReader := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	const total = 300
 	var recs []*kafka.Message
@@ -576,17 +577,17 @@ func TestBatchApply(t *testing.T) {
 		}
 	}
 	badID, junkID := recs[201].Headers, recs[100].Headers // 201: one record was added after 150
-	badEvent, _ := consumer.Header(badID, events.HeaderID)
-	junkEvent, _ := consumer.Header(junkID, events.HeaderID)
+	badEvent, _ := dlq.Header(badID, events.HeaderID)
+	junkEvent, _ := dlq.Header(junkID, events.HeaderID)
 	ct.Publish(t, pub, recs...)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 	// set before the consumer has joined its group (a join takes far longer than this line)
 	tc.setFail(evs[badEvent].TodoID, func(int) error { return consumer.PermanentError(errors.New("refused")) })
 	tc.waitApplied(t, 60*time.Second, ids...)
-	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
+	dead := dlqReader.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
 	var deadIDs []string
 	for _, m := range dead {
-		id, _ := consumer.Header(m.Headers, events.HeaderID)
+		id, _ := dlq.Header(m.Headers, events.HeaderID)
 		deadIDs = append(deadIDs, id)
 	}
 	if len(deadIDs) != 2 || deadIDs[0] != junkEvent || deadIDs[1] != badEvent {

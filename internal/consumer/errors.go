@@ -10,34 +10,20 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/todocdc/pipeline/internal/dlq"
+	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/serde"
 )
 
-// Class is what the runtime does with a failed record.
-type Class int
+// Class is what the runtime does with a failed record (dlq.Class: the DLQ records it).
+type Class = dlq.Class
 
+// The classes, described at dlq.Class.
 const (
-	// Transient: the infrastructure failed (database or registry unreachable, a timeout). The record
-	// is retried in place, with backoff, for as long as it takes; it is never dead-lettered for this.
-	Transient Class = iota
-	// Retriable: the handler failed and might succeed later. The record is retried in place a few
-	// times, then goes through the retry topic, then to the DLQ after Config.MaxRetries rounds.
-	Retriable
-	// Permanent: the record can never succeed (not the wire format, unknown schema id, undecodable,
-	// a handler's permanent error). It goes straight to the DLQ.
-	Permanent
+	Transient = dlq.Transient
+	Retriable = dlq.Retriable
+	Permanent = dlq.Permanent
 )
-
-func (c Class) String() string {
-	switch c {
-	case Transient:
-		return "transient"
-	case Retriable:
-		return "retriable"
-	default:
-		return "permanent"
-	}
-}
 
 // classError marks an error with the class a handler chose for it.
 type classError struct {
@@ -70,7 +56,7 @@ func TransientError(err error) error {
 
 // Classify says which class err belongs to. A class set by PermanentError or TransientError wins;
 // then serde's errors (registry unavailable: transient, anything else from the serde: permanent);
-// then database and network failures and timeouts (transient); anything else a handler returns
+// then a send the producer may retry (producer.ErrNotDelivered: transient); then database and network failures and timeouts (transient); anything else a handler returns
 // is Retriable.
 func Classify(err error) Class {
 	var ce *classError
@@ -83,7 +69,7 @@ func Classify(err error) Class {
 		}
 		return Permanent
 	}
-	if isInfrastructure(err) {
+	if errors.Is(err, producer.ErrNotDelivered) || isInfrastructure(err) {
 		return Transient
 	}
 	return Retriable

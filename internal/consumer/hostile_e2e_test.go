@@ -14,6 +14,7 @@ import (
 
 	"github.com/todocdc/pipeline/internal/consumer"
 	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/schemas"
@@ -27,7 +28,7 @@ import (
 func TestHostileBlockCountsGoToTheDLQ(t *testing.T) {
 	e := ct.LoadEnv(t)
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlq := ct.NewReader(t, e, dlqTopic)
+	dlqReader := ct.NewReader(t, e, dlqTopic)
 	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 
@@ -73,12 +74,12 @@ func TestHostileBlockCountsGoToTheDLQ(t *testing.T) {
 	)
 	tc.waitApplied(t, 60*time.Second, aID, bID)
 
-	dead := dlq.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
+	dead := dlqReader.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 2 })
 	got := map[string]string{}
 	for _, m := range dead {
-		id, _ := consumer.Header(m.Headers, events.HeaderID)
-		class, _ := consumer.Header(m.Headers, consumer.HeaderErrorClass)
-		msg, _ := consumer.Header(m.Headers, consumer.HeaderError)
+		id, _ := dlq.Header(m.Headers, events.HeaderID)
+		class, _ := dlq.Header(m.Headers, dlq.HeaderErrorClass)
+		msg, _ := dlq.Header(m.Headers, dlq.HeaderError)
 		got[id] = class + ": " + msg
 	}
 	for _, id := range []string{arrID, mID} {

@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/serde"
 )
 
@@ -30,7 +31,7 @@ type ServiceConfig struct {
 type Service struct {
 	DB       *sql.DB
 	Consumer *Consumer
-	producer *Producer
+	producer *producer.Producer
 	cfg      ServiceConfig
 	log      *slog.Logger
 	ln       net.Listener
@@ -61,7 +62,7 @@ func OpenService(ctx context.Context, sc ServiceConfig, setup func(ctx context.C
 			return fail(err)
 		}
 	}
-	if s.producer, err = NewProducer(sc.BootstrapServers, sc.Log, nil); err != nil {
+	if s.producer, err = producer.New(sc.BootstrapServers, sc.Log, nil); err != nil {
 		return fail(err)
 	}
 	dec := serde.NewDeserializer(serde.NewRegistryClient(sc.RegistryURL, sc.RegistryTimeout))

@@ -13,8 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/todocdc/pipeline/internal/consumer"
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/internal/topics"
 )
@@ -44,14 +45,14 @@ type dlqRecord struct {
 	ValueHex          string            `json:"value_hex,omitempty"`
 }
 
-func toDLQRecord(e consumer.DLQEntry) dlqRecord {
+func toDLQRecord(e dlq.Entry) dlqRecord {
 	f := e.Failure
 	r := dlqRecord{Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp, Key: string(e.Key),
 		OriginalTopic: f.Topic, OriginalPartition: f.Partition, OriginalOffset: f.Offset, Error: f.Err,
 		ErrorClass: f.Class.String(), RetryCount: f.RetryCount, FirstFailure: f.FirstFailure, Group: f.Group,
 		ReplayedTo: e.ReplayedTo}
-	r.EventID, _ = consumer.Header(e.Headers, events.HeaderID)
-	r.EventType, _ = consumer.Header(e.Headers, events.HeaderType)
+	r.EventID, _ = dlq.Header(e.Headers, events.HeaderID)
+	r.EventType, _ = dlq.Header(e.Headers, events.HeaderType)
 	if !e.ReplayedAt.IsZero() {
 		t := e.ReplayedAt
 		r.ReplayedAt = &t
@@ -217,7 +218,7 @@ topic, or skipped) and writes nothing.`,
 			if err != nil {
 				return err
 			}
-			var chosen []consumer.DLQEntry
+			var chosen []dlq.Entry
 			if replayAll {
 				for _, e := range entries {
 					if e.ReplayedAt.IsZero() {
@@ -228,7 +229,7 @@ topic, or skipped) and writes nothing.`,
 				return err
 			}
 			results := []replayResult{}
-			var todo []consumer.DLQEntry
+			var todo []dlq.Entry
 			for _, e := range chosen {
 				if !force && !e.ReplayedAt.IsZero() {
 					// a re-run after a replay that failed partway: what was done is skipped
@@ -245,9 +246,9 @@ topic, or skipped) and writes nothing.`,
 				results = append(results, wouldReplay(todo, to)...)
 				return a.emit(results, func(w io.Writer) { printReplay(w, results) })
 			}
-			var pub *consumer.Producer
+			var pub *producer.Producer
 			if len(todo) > 0 {
-				if pub, err = consumer.NewProducer(a.bootstrapServers, a.log, nil); err != nil {
+				if pub, err = producer.New(a.bootstrapServers, a.log, nil); err != nil {
 					return err
 				}
 				defer pub.Close()
@@ -289,14 +290,14 @@ type replayResult struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-func newReplayResult(e consumer.DLQEntry, status string) replayResult {
-	id, _ := consumer.Header(e.Headers, events.HeaderID)
+func newReplayResult(e dlq.Entry, status string) replayResult {
+	id, _ := dlq.Header(e.Headers, events.HeaderID)
 	return replayResult{Offset: e.Offset, EventID: id, Status: status}
 }
 
 // wouldReplay is --dry-run's outcome of entries: each would be written to to, or to its
 // original topic.
-func wouldReplay(entries []consumer.DLQEntry, to string) []replayResult {
+func wouldReplay(entries []dlq.Entry, to string) []replayResult {
 	out := make([]replayResult, 0, len(entries))
 	for _, e := range entries {
 		r := newReplayResult(e, replayWould)
@@ -312,7 +313,7 @@ func wouldReplay(entries []consumer.DLQEntry, to string) []replayResult {
 // replayEntries replays entries in order, each within timeout, and stops at the first failure:
 // the entries after it are reported as not attempted. It returns every entry's outcome and that
 // failure.
-func replayEntries(ctx context.Context, pub consumer.Publisher, dlqTopic string, entries []consumer.DLQEntry, to string,
+func replayEntries(ctx context.Context, pub dlq.Publisher, dlqTopic string, entries []dlq.Entry, to string,
 	timeout time.Duration) ([]replayResult, error) {
 	var results []replayResult
 	var failed error
@@ -322,7 +323,7 @@ func replayEntries(ctx context.Context, pub consumer.Publisher, dlqTopic string,
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, timeout)
-		dest, err := consumer.Replay(rctx, pub, dlqTopic, e, to, time.Now())
+		dest, err := dlq.Replay(rctx, pub, dlqTopic, e, to, time.Now())
 		cancel()
 		r := newReplayResult(e, replayDone)
 		r.Topic = dest
@@ -358,7 +359,7 @@ func printReplay(w io.Writer, results []replayResult) {
 // warnCompacted warns, on stderr, about each target topic whose cleanup.policy includes compact:
 // the replayed record is the newest of its key there, so compaction may keep it (an older event)
 // instead of the later events of the same key. A topic that cannot be described is not checked.
-func (a *app) warnCompacted(ctx context.Context, entries []consumer.DLQEntry, to string) {
+func (a *app) warnCompacted(ctx context.Context, entries []dlq.Entry, to string) {
 	var names []string
 	for _, e := range entries {
 		t := to
@@ -391,10 +392,10 @@ func (a *app) warnCompacted(ctx context.Context, entries []consumer.DLQEntry, to
 	}
 }
 
-func (a *app) readDLQ(ctx context.Context, topic string) ([]consumer.DLQEntry, error) {
+func (a *app) readDLQ(ctx context.Context, topic string) ([]dlq.Entry, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	return consumer.ReadDLQ(ctx, a.bootstrapServers, topic)
+	return dlq.Read(ctx, a.bootstrapServers, topic)
 }
 
 func parseOffsets(argv []string) ([]int64, error) {
@@ -410,8 +411,8 @@ func parseOffsets(argv []string) ([]int64, error) {
 }
 
 // pick returns the entries at offsets, in the order given; an offset with no entry is an error.
-func pick(entries []consumer.DLQEntry, offsets []int64) ([]consumer.DLQEntry, error) {
-	var out []consumer.DLQEntry
+func pick(entries []dlq.Entry, offsets []int64) ([]dlq.Entry, error) {
+	var out []dlq.Entry
 	for _, o := range offsets {
 		found := false
 		for _, e := range entries {

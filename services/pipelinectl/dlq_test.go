@@ -12,7 +12,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/todocdc/pipeline/internal/consumer"
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
 )
 
@@ -55,11 +55,11 @@ func (p *failingPublisher) Publish(_ context.Context, m *kafka.Message) error {
 }
 
 func TestReplayEntriesStopsAtTheFirstFailure(t *testing.T) {
-	var entries []consumer.DLQEntry
+	var entries []dlq.Entry
 	for o := int64(10); o < 14; o++ {
-		entries = append(entries, consumer.DLQEntry{Offset: o, Value: []byte("v"),
+		entries = append(entries, dlq.Entry{Offset: o, Value: []byte("v"),
 			Headers: []kafka.Header{{Key: events.HeaderID, Value: []byte(fmt.Sprint("e", o))}},
-			Failure: consumer.Failure{Topic: "main"}})
+			Failure: dlq.Failure{Topic: "main"}})
 	}
 	// two records and their markers pass, the third record fails
 	pub := &failingPublisher{n: 4}

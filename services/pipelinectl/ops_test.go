@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/todocdc/pipeline/internal/topicreader"
 )
 
 func TestOperatorCommandsExitCodes(t *testing.T) {
@@ -62,20 +62,19 @@ func TestTailStart(t *testing.T) {
 	tests := []struct {
 		o         tailOptions
 		offsetSet bool
-		wantOff   kafka.Offset
-		wantSince int64
+		want      topicreader.Start
 	}{
-		{tailOptions{}, false, kafka.OffsetEnd, 0},
-		{tailOptions{fromBeginning: true}, false, kafka.OffsetBeginning, 0},
-		{tailOptions{offset: 0}, true, 0, 0},
-		{tailOptions{offset: 42}, true, 42, 0},
-		{tailOptions{since: "15m"}, false, 0, now.Add(-15 * time.Minute).UnixMilli()},
-		{tailOptions{since: "2026-11-27T11:00:00Z"}, false, 0, now.Add(-time.Hour).UnixMilli()},
+		{tailOptions{}, false, topicreader.FromEnd()},
+		{tailOptions{fromBeginning: true}, false, topicreader.FromBeginning()},
+		{tailOptions{offset: 0}, true, topicreader.AtOffset(0)},
+		{tailOptions{offset: 42}, true, topicreader.AtOffset(42)},
+		{tailOptions{since: "15m"}, false, topicreader.Since(now.Add(-15 * time.Minute))},
+		{tailOptions{since: "2026-11-27T11:00:00Z"}, false, topicreader.Since(now.Add(-time.Hour))},
 	}
 	for _, tt := range tests {
-		off, since, err := tt.o.start(tt.offsetSet, now)
-		if err != nil || off != tt.wantOff || since != tt.wantSince {
-			t.Errorf("%+v (offset set %v): %v %d %v, want %v %d", tt.o, tt.offsetSet, off, since, err, tt.wantOff, tt.wantSince)
+		got, err := tt.o.start(tt.offsetSet, now)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("%+v (offset set %v): %v %v, want %v", tt.o, tt.offsetSet, got, err, tt.want)
 		}
 	}
 }

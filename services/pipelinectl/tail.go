@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/internal/topicreader"
 )
 
 // tailOptions are the flags of tail.
@@ -89,9 +93,9 @@ With --output json it prints one JSON object per record and line.`,
 	return cmd
 }
 
-// startOffset turns the flags into the offset each partition starts at (a logical offset or, for
-// --since, a timestamp in milliseconds to look up), and checks they do not contradict each other.
-func (o tailOptions) start(offsetSet bool, now time.Time) (off kafka.Offset, sinceMs int64, err error) {
+// start turns the flags into where each partition starts, and checks they do not contradict
+// each other.
+func (o tailOptions) start(offsetSet bool, now time.Time) (topicreader.Start, error) {
 	n := 0
 	for _, set := range []bool{o.fromBeginning, offsetSet, o.since != ""} {
 		if set {
@@ -99,30 +103,30 @@ func (o tailOptions) start(offsetSet bool, now time.Time) (off kafka.Offset, sin
 		}
 	}
 	if n > 1 {
-		return 0, 0, usagef("--from-beginning, --offset and --since are exclusive")
+		return topicreader.Start{}, usagef("--from-beginning, --offset and --since are exclusive")
 	}
 	switch {
 	case o.fromBeginning:
-		return kafka.OffsetBeginning, 0, nil
+		return topicreader.FromBeginning(), nil
 	case offsetSet:
 		if o.offset < 0 {
-			return 0, 0, usagef("--offset must be 0 or more, got %d", o.offset)
+			return topicreader.Start{}, usagef("--offset must be 0 or more, got %d", o.offset)
 		}
-		return kafka.Offset(o.offset), 0, nil
+		return topicreader.AtOffset(o.offset), nil
 	case o.since != "":
 		if d, err := time.ParseDuration(o.since); err == nil {
 			if d <= 0 {
-				return 0, 0, usagef("--since must be a positive duration, got %s", o.since)
+				return topicreader.Start{}, usagef("--since must be a positive duration, got %s", o.since)
 			}
-			return 0, now.Add(-d).UnixMilli(), nil
+			return topicreader.Since(now.Add(-d)), nil
 		}
 		t, err := time.Parse(time.RFC3339, o.since)
 		if err != nil {
-			return 0, 0, usagef("--since %q is neither a duration (15m) nor an RFC 3339 time", o.since)
+			return topicreader.Start{}, usagef("--since %q is neither a duration (15m) nor an RFC 3339 time", o.since)
 		}
-		return 0, t.UnixMilli(), nil
+		return topicreader.Since(t), nil
 	}
-	return kafka.OffsetEnd, 0, nil
+	return topicreader.FromEnd(), nil
 }
 
 func (a *app) tail(cmd *cobra.Command, topic string, o tailOptions, offsetSet, partitionSet bool) error {
@@ -132,112 +136,72 @@ func (a *app) tail(cmd *cobra.Command, topic string, o tailOptions, offsetSet, p
 	if o.isolation != "read_committed" && o.isolation != "read_uncommitted" {
 		return usagef("--isolation must be read_committed or read_uncommitted, got %q", o.isolation)
 	}
-	start, sinceMs, err := o.start(offsetSet, time.Now())
+	start, err := o.start(offsetSet, time.Now())
 	if err != nil {
 		return err
 	}
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":    a.bootstrapServers,
-		"group.id":             fmt.Sprintf("pipelinectl-tail-%d", time.Now().UnixNano()), // never joined: partitions are assigned
-		"enable.auto.commit":   false,
-		"isolation.level":      o.isolation,
-		"enable.partition.eof": true,
-		"log_level":            2, // critical only: connection failures come back as errors
-	})
-	if err != nil {
-		return fmt.Errorf("kafka consumer: %w", err)
+	cfg := topicreader.Config{Bootstrap: a.bootstrapServers, Topic: topic, Start: start, StopAtEnd: o.noFollow,
+		ReadUncommitted: o.isolation == "read_uncommitted", GroupID: fmt.Sprintf("pipelinectl-tail-%d", time.Now().UnixNano()),
+		Timeout: a.timeout, Log: a.log}
+	if partitionSet {
+		cfg.Partitions = []int32{o.partition}
 	}
-	defer c.Close()
-	ms := int(a.timeout.Milliseconds())
-	md, err := c.GetMetadata(&topic, false, ms)
-	if err != nil {
-		return fmt.Errorf("metadata of %s: %w", topic, err)
-	}
-	tm, ok := md.Topics[topic]
-	if !ok || tm.Error.Code() == kafka.ErrUnknownTopicOrPart || len(tm.Partitions) == 0 {
-		return fmt.Errorf("topic %s does not exist", topic)
-	}
-	var parts []kafka.TopicPartition
-	for _, p := range tm.Partitions {
-		if partitionSet && p.ID != o.partition {
-			continue
-		}
-		tp := kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: start}
-		if o.since != "" {
-			tp.Offset = kafka.Offset(sinceMs)
-		}
-		parts = append(parts, tp)
-	}
-	if len(parts) == 0 {
-		return usagef("topic %s has no partition %d (it has %d)", topic, o.partition, len(tm.Partitions))
-	}
-	if o.since != "" {
-		if parts, err = c.OffsetsForTimes(parts, ms); err != nil {
-			return fmt.Errorf("offsets for --since %s: %w", o.since, err)
-		}
-		for i := range parts {
-			if parts[i].Offset < 0 { // no record at or after that time
-				parts[i].Offset = kafka.OffsetEnd
-			}
-		}
-	}
-	if err := c.Assign(parts); err != nil {
-		return fmt.Errorf("assign %s: %w", topic, err)
-	}
-	deser := serde.NewDeserializer(a.registryClient())
 	ctx := cmd.Context()
-	atEnd := map[int32]bool{}
-	printed := 0
-	for ctx.Err() == nil {
-		if o.max > 0 && printed >= o.max {
+	r, err := topicreader.Open(ctx, cfg)
+	switch {
+	case errors.Is(err, topicreader.ErrNoTopic) && partitionSet:
+		return usagef("%v", err)
+	case errors.Is(err, topicreader.ErrNoTopic):
+		return fmt.Errorf("topic %s does not exist", topic)
+	case err != nil:
+		return err
+	}
+	defer r.Close()
+	deser := serde.NewDeserializer(a.registryClient())
+	for printed := 0; o.max == 0 || printed < o.max; printed++ {
+		m, err := r.Next(ctx)
+		switch {
+		case errors.Is(err, io.EOF) || ctx.Err() != nil:
 			return nil
+		case err != nil:
+			return err
 		}
-		if o.noFollow && len(atEnd) == len(parts) {
-			return nil
-		}
-		switch ev := c.Poll(200).(type) {
-		case *kafka.Message:
-			delete(atEnd, ev.TopicPartition.Partition)
-			r := tailRecord{
-				Topic:     topic,
-				Partition: ev.TopicPartition.Partition,
-				Offset:    int64(ev.TopicPartition.Offset),
-				Timestamp: ev.Timestamp.UTC(),
-				Key:       string(ev.Key),
-				Headers:   []tailHeader{},
-			}
-			for _, h := range ev.Headers {
-				th := tailHeader{Key: h.Key}
-				if utf8.Valid(h.Value) {
-					th.Value = string(h.Value)
-				} else {
-					th.ValueHex = hex.EncodeToString(h.Value)
-				}
-				r.Headers = append(r.Headers, th)
-			}
-			d, err := deser.Deserialize(ctx, ev.Value)
-			r.SchemaID = d.SchemaID
-			if err != nil {
-				r.Error = err.Error()
-				r.ValueHex = hex.EncodeToString(ev.Value)
-			} else {
-				r.Record = d.Event.RecordName()
-				r.Event = avroFields(d.Event)
-			}
-			if err := a.printTail(r); err != nil {
-				return err
-			}
-			printed++
-		case kafka.PartitionEOF:
-			atEnd[ev.Partition] = true
-		case kafka.Error:
-			if ev.IsFatal() || ev.Code() == kafka.ErrUnknownTopicOrPart {
-				return fmt.Errorf("reading %s: %w", topic, ev)
-			}
-			a.log.Debug("kafka", "err", ev)
+		if err := a.printTail(tailRecordOf(ctx, deser, m)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// tailRecordOf is m as tail prints it, its value decoded by deser (or kept as hex with the error).
+func tailRecordOf(ctx context.Context, deser *serde.Deserializer, m *kafka.Message) tailRecord {
+	r := tailRecord{
+		Topic:     *m.TopicPartition.Topic,
+		Partition: m.TopicPartition.Partition,
+		Offset:    int64(m.TopicPartition.Offset),
+		Timestamp: m.Timestamp.UTC(),
+		Key:       string(m.Key),
+		Headers:   []tailHeader{},
+	}
+	for _, h := range m.Headers {
+		th := tailHeader{Key: h.Key}
+		if utf8.Valid(h.Value) {
+			th.Value = string(h.Value)
+		} else {
+			th.ValueHex = hex.EncodeToString(h.Value)
+		}
+		r.Headers = append(r.Headers, th)
+	}
+	d, err := deser.Deserialize(ctx, m.Value)
+	r.SchemaID = d.SchemaID
+	if err != nil {
+		r.Error = err.Error()
+		r.ValueHex = hex.EncodeToString(m.Value)
+	} else {
+		r.Record = d.Event.RecordName()
+		r.Event = avroFields(d.Event)
+	}
+	return r
 }
 
 func (a *app) printTail(r tailRecord) error {

@@ -20,8 +20,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/todocdc/pipeline/internal/consumer"
+	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/internal/topicreader"
 )
 
 // Env is the local stack's addresses, from the environment make e2e loads (.state/env).
@@ -138,9 +141,9 @@ func TopicWith(t testing.TB, e Env, partitions int, configs map[string]string) s
 }
 
 // Producer is an idempotent producer for test records.
-func Producer(t testing.TB, e Env) *consumer.Producer {
+func Producer(t testing.TB, e Env) *producer.Producer {
 	t.Helper()
-	p, err := consumer.NewProducer(e.Bootstrap, nil, nil)
+	p, err := producer.New(e.Bootstrap, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,36 +210,21 @@ func Publish(t testing.TB, p consumer.Publisher, ms ...*kafka.Message) {
 
 // Reader reads a topic from the end it had when the reader was made (read_committed).
 type Reader struct {
-	t     testing.TB
-	c     *kafka.Consumer
-	topic string
+	t testing.TB
+	r *topicreader.Reader
 }
 
 // NewReader starts reading topic at its current end.
 func NewReader(t testing.TB, e Env, topic string) *Reader {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": e.Bootstrap, "group.id": Name(t, "reader"),
-		"enable.auto.commit": false, "isolation.level": "read_committed"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: e.Bootstrap, Topic: topic, GroupID: Name(t, "reader")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	md, err := c.GetMetadata(&topic, false, 10_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var parts []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.Offset(high)})
-	}
-	if err := c.Assign(parts); err != nil {
-		t.Fatal(err)
-	}
-	return &Reader{t: t, c: c, topic: topic}
+	t.Cleanup(r.Close)
+	return &Reader{t: t, r: r}
 }
 
 // Collect reads for the duration d and returns the records keep accepts.
@@ -244,7 +232,7 @@ func (r *Reader) Collect(d time.Duration, keep func(*kafka.Message) bool) []*kaf
 	var out []*kafka.Message
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if m, ok := r.c.Poll(100).(*kafka.Message); ok && keep(m) {
+		if m := r.poll(); m != nil && keep(m) {
 			out = append(out, m)
 		}
 	}
@@ -258,19 +246,29 @@ func (r *Reader) Until(timeout time.Duration, keep func(*kafka.Message) bool, do
 	deadline := time.Now().Add(timeout)
 	for !done(out) {
 		if time.Now().After(deadline) {
-			r.t.Fatalf("after %s on %s: %d matching records, still waiting", timeout, r.topic, len(out))
+			r.t.Fatalf("after %s on %s: %d matching records, still waiting", timeout, r.r.Topic(), len(out))
 		}
-		if m, ok := r.c.Poll(100).(*kafka.Message); ok && keep(m) {
+		if m := r.poll(); m != nil && keep(m) {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
+// poll waits up to 100 ms for a record; an error the reader cannot go on after fails the test.
+func (r *Reader) poll() *kafka.Message {
+	r.t.Helper()
+	m, err := r.r.Poll(100 * time.Millisecond)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
 // OfGroup keeps the records a consumer group sent to the retry topic or the DLQ.
 func OfGroup(group string) func(*kafka.Message) bool {
 	return func(m *kafka.Message) bool {
-		g, _ := consumer.Header(m.Headers, consumer.HeaderGroup)
+		g, _ := dlq.Header(m.Headers, dlq.HeaderGroup)
 		return g == group
 	}
 }

@@ -1,4 +1,7 @@
-package consumer
+// Package dlq is the dead-letter topic's record format, shared by the consumer runtime (which
+// writes retry and DLQ copies) and the operator's tooling (which lists and replays them): the
+// failure headers, what they say (Failure), reading the DLQ with its replay markers, and replay.
+package dlq
 
 import (
 	"strconv"
@@ -36,6 +39,32 @@ var failureHeaders = map[string]bool{
 // maxErrorHeader bounds the error text kept in a header.
 const maxErrorHeader = 2000
 
+// Class is what the runtime does with a failed record; a DLQ record says Retriable or Permanent.
+type Class int
+
+const (
+	// Transient: the infrastructure failed (database or registry unreachable, a timeout). The record
+	// is retried in place, with backoff, for as long as it takes; it is never dead-lettered for this.
+	Transient Class = iota
+	// Retriable: the handler failed and might succeed later. The record is retried in place a few
+	// times, then goes through the retry topic, then to the DLQ after the runtime's MaxRetries rounds.
+	Retriable
+	// Permanent: the record can never succeed (not the wire format, unknown schema id, undecodable,
+	// a handler's permanent error). It goes straight to the DLQ.
+	Permanent
+)
+
+func (c Class) String() string {
+	switch c {
+	case Transient:
+		return "transient"
+	case Retriable:
+		return "retriable"
+	default:
+		return "permanent"
+	}
+}
+
 // Failure describes why and where a record failed.
 type Failure struct {
 	Topic        string // original topic
@@ -49,23 +78,23 @@ type Failure struct {
 	Group        string
 }
 
-// failureOf works out the failure of m: for a record read from the main topic, its own position;
+// FailureOf is the failure of m, failing now with err of class in group: for a record read from the main topic, its own position;
 // for one that came back from the retry topic, the position and first-failure time it carries.
-func failureOf(m *kafka.Message, group string, err error, class Class, now time.Time) Failure {
+func FailureOf(m *kafka.Message, group string, err error, class Class, now time.Time) Failure {
 	f := Failure{
 		Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset),
 		Err: err.Error(), Class: class, FirstFailure: now, FailedAt: now, Group: group,
 	}
 	if t, ok := Header(m.Headers, HeaderOriginalTopic); ok {
 		f.Topic = t
-		if p, err := strconv.ParseInt(headerOr(m.Headers, HeaderOriginalPartition, ""), 10, 32); err == nil {
+		if p, err := strconv.ParseInt(HeaderOr(m.Headers, HeaderOriginalPartition, ""), 10, 32); err == nil {
 			f.Partition = int32(p)
 		}
-		if o, err := strconv.ParseInt(headerOr(m.Headers, HeaderOriginalOffset, ""), 10, 64); err == nil {
+		if o, err := strconv.ParseInt(HeaderOr(m.Headers, HeaderOriginalOffset, ""), 10, 64); err == nil {
 			f.Offset = o
 		}
 	}
-	if t, err := time.Parse(time.RFC3339Nano, headerOr(m.Headers, HeaderFirstFailure, "")); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, HeaderOr(m.Headers, HeaderFirstFailure, "")); err == nil {
 		f.FirstFailure = t
 	}
 	f.RetryCount = RetryCount(m.Headers)
@@ -74,7 +103,7 @@ func failureOf(m *kafka.Message, group string, err error, class Class, now time.
 
 // RetryCount is the retry_count header's value (0 when absent or malformed).
 func RetryCount(hs []kafka.Header) int {
-	n, err := strconv.Atoi(headerOr(hs, HeaderRetryCount, "0"))
+	n, err := strconv.Atoi(HeaderOr(hs, HeaderRetryCount, "0"))
 	if err != nil || n < 0 {
 		return 0
 	}
@@ -126,7 +155,8 @@ func Header(hs []kafka.Header, key string) (string, bool) {
 	return "", false
 }
 
-func headerOr(hs []kafka.Header, key, def string) string {
+// HeaderOr returns the first header named key, or def when there is none.
+func HeaderOr(hs []kafka.Header, key, def string) string {
 	if v, ok := Header(hs, key); ok {
 		return v
 	}

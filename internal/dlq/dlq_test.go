@@ -1,4 +1,4 @@
-package consumer
+package dlq
 
 import (
 	"testing"
@@ -18,7 +18,7 @@ func TestFailureHeadersRoundTripAndReplay(t *testing.T) {
 	if got := ParseFailure(hs); got != f {
 		t.Fatalf("ParseFailure(FailureHeaders(f)) = %+v, want %+v", got, f)
 	}
-	e := DLQEntry{Partition: 0, Offset: 7, Key: []byte("k"), Value: []byte("v"), Headers: hs, Failure: f}
+	e := Entry{Partition: 0, Offset: 7, Key: []byte("k"), Value: []byte("v"), Headers: hs, Failure: f}
 	now := first.Add(time.Hour)
 	m := ReplayMessage(e, "", now)
 	if *m.TopicPartition.Topic != "" || string(m.Key) != "k" || string(m.Value) != "v" {
@@ -43,7 +43,7 @@ func TestFailureHeadersRoundTripAndReplay(t *testing.T) {
 }
 
 func TestReplayMarkerNeedsItsHeaders(t *testing.T) {
-	e := DLQEntry{Partition: 0, Offset: 7, Key: []byte("k"), Value: []byte("v"),
+	e := Entry{Partition: 0, Offset: 7, Key: []byte("k"), Value: []byte("v"),
 		Headers: []kafka.Header{{Key: events.HeaderID, Value: []byte("e1")}}}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	if o, to, ok := replayMarkerOf(ReplayMarker(e, events.DLQTopic, "main", now)); !ok || o != 7 || to != "main" {
@@ -65,5 +65,27 @@ func TestReplayMarkerNeedsItsHeaders(t *testing.T) {
 	withValue.Value = []byte("v")
 	if _, _, ok := replayMarkerOf(withValue); ok {
 		t.Fatal("a record with a value taken for a marker")
+	}
+}
+
+func TestFailureHeadersKeepOriginalsAndReplaceOwn(t *testing.T) {
+	orig := []kafka.Header{{Key: events.HeaderID, Value: []byte("e1")}, {Key: HeaderRetryCount, Value: []byte("2")},
+		{Key: HeaderError, Value: []byte("old")}}
+	hs := FailureHeaders(orig, Failure{Topic: "t", Partition: 1, Offset: 9, Err: "new", Class: Permanent, RetryCount: 2,
+		FirstFailure: time.Unix(0, 0), FailedAt: time.Unix(1, 0), Group: "g"})
+	counts := map[string]int{}
+	for _, h := range hs {
+		counts[h.Key]++
+	}
+	for _, k := range []string{events.HeaderID, HeaderRetryCount, HeaderError, HeaderOriginalTopic, HeaderFirstFailure} {
+		if counts[k] != 1 {
+			t.Errorf("header %s appears %d times", k, counts[k])
+		}
+	}
+	if v, _ := Header(hs, HeaderError); v != "new" {
+		t.Errorf("error_message %q", v)
+	}
+	if v, _ := Header(hs, HeaderFirstFailure); v != "1970-01-01T00:00:00Z" {
+		t.Errorf("first_failure_time %q", v)
 	}
 }

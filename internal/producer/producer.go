@@ -1,4 +1,6 @@
-package consumer
+// Package producer is the idempotent Kafka producer the consumer runtime (retry and DLQ copies)
+// and pipelinectl's DLQ replay write with.
+package producer
 
 import (
 	"context"
@@ -10,13 +12,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// Publisher writes records durably. Publish returns once the broker has acknowledged the record
-// (acks=all), or with an error. It must be safe for concurrent use.
-type Publisher interface {
-	Publish(ctx context.Context, m *kafka.Message) error
-}
-
-// Producer is the Publisher on an idempotent Kafka producer: enable.idempotence=true, acks=all,
+// Producer writes records durably on an idempotent Kafka producer: enable.idempotence=true, acks=all,
 // so a retried send never writes a record twice and an acknowledged one survives a broker loss.
 type Producer struct {
 	p     *kafka.Producer
@@ -24,19 +20,23 @@ type Producer struct {
 	fatal atomic.Pointer[error]
 }
 
-// ErrProducerFatal is wrapped by the errors of a producer that hit a fatal error (e.g. the
-// idempotent producer lost its sequence): it will never write again, the process must restart.
-var ErrProducerFatal = errors.New("fatal producer error")
+// ErrNotDelivered is wrapped by the errors of a send that failed but may pass if tried again
+// (a broker unreachable, a timeout): the consumer runtime classifies it as transient.
+var ErrNotDelivered = errors.New("record not delivered")
 
-// NewProducer connects an idempotent producer; extra settings are added to (or override) its defaults.
-func NewProducer(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Producer, error) {
+// ErrFatal is wrapped by the errors of a producer that hit a fatal error (e.g. the
+// idempotent producer lost its sequence): it will never write again, the process must restart.
+var ErrFatal = errors.New("fatal producer error")
+
+// New connects an idempotent producer; extra settings are added to (or override) its defaults.
+func New(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Producer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	cfg := producerConfig(bootstrap, extra)
 	p, err := kafka.NewProducer(&cfg)
 	if err != nil {
-		return nil, fmt.Errorf("consumer: create producer: %w", err)
+		return nil, fmt.Errorf("producer: create: %w", err)
 	}
 	pr := &Producer{p: p, done: make(chan struct{})}
 	go func() { // errors that belong to no record (a fatal idempotence error, a broker down)
@@ -56,11 +56,11 @@ func NewProducer(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Pr
 }
 
 func (p *Producer) setFatal(err error) {
-	e := fmt.Errorf("%w: %w", ErrProducerFatal, err)
+	e := fmt.Errorf("%w: %w", ErrFatal, err)
 	p.fatal.CompareAndSwap(nil, &e)
 }
 
-// Err returns the fatal error the producer hit (wrapping ErrProducerFatal), nil while it works.
+// Err returns the fatal error the producer hit (wrapping ErrFatal), nil while it works.
 func (p *Producer) Err() error {
 	if e := p.fatal.Load(); e != nil {
 		return *e
@@ -99,8 +99,9 @@ func producerConfig(bootstrap string, extra kafka.ConfigMap) kafka.ConfigMap {
 	return cfg
 }
 
-// Publish implements Publisher. After a fatal producer error it returns that error (wrapping
-// ErrProducerFatal), never retriable.
+// Publish writes m and returns once the broker has acknowledged it (acks=all), or with an error
+// wrapping ErrNotDelivered, or ctx's error. It is safe for concurrent use. After a fatal producer error it returns that error (wrapping
+// ErrFatal), never retriable.
 func (p *Producer) Publish(ctx context.Context, m *kafka.Message) error {
 	if err := p.Err(); err != nil {
 		return err
@@ -110,7 +111,7 @@ func (p *Producer) Publish(ctx context.Context, m *kafka.Message) error {
 		if ferr := p.checkFatal(); ferr != nil {
 			return ferr
 		}
-		return TransientError(fmt.Errorf("produce to %s: %w", *m.TopicPartition.Topic, err))
+		return fmt.Errorf("%w: produce to %s: %w", ErrNotDelivered, *m.TopicPartition.Topic, err)
 	}
 	select {
 	case ev := <-ch:
@@ -119,7 +120,7 @@ func (p *Producer) Publish(ctx context.Context, m *kafka.Message) error {
 			if ferr := p.checkFatal(); ferr != nil {
 				return ferr
 			}
-			return TransientError(fmt.Errorf("produce to %s: %w", *m.TopicPartition.Topic, dm.TopicPartition.Error))
+			return fmt.Errorf("%w: produce to %s: %w", ErrNotDelivered, *m.TopicPartition.Topic, dm.TopicPartition.Error)
 		}
 		return nil
 	case <-ctx.Done():
