@@ -69,12 +69,21 @@ func (c *Consumer) applyBatch(run, wait context.Context, bs BatchStore, ps []pre
 		}
 		return nil
 	}
+	// One batch transaction at a time per consumer: batches of different partitions that touch the
+	// same rows in different orders (analytics' per-user counters) deadlock each other when they
+	// run together; one at a time they cannot, and a partition's batch grows while it waits.
+	select {
+	case c.batchSlot <- struct{}{}:
+	case <-run.Done():
+		return run.Err()
+	}
 	start := time.Now()
 	dup, err := bs.ApplyBatch(run, c.cfg.GroupID, msgs, func(tx *sql.Tx, j int) error {
 		p := ps[idx[j]]
 		p.msg.afterCommit = nil // hooks of a rolled back try must not run
 		return callHandler(run, p.h, tx, p.msg, p.ev)
 	})
+	<-c.batchSlot
 	var be *BatchError
 	switch {
 	case err == nil:
