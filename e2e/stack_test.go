@@ -212,7 +212,11 @@ func send(t testing.TB, method, path string, h http.Header, body []byte) apiResp
 		t.Fatal(err)
 	}
 	req.Header = h
-	resp, err := apiClient.Do(req)
+	client := apiClient
+	if _, bench := t.(*testing.B); bench {
+		client = http.DefaultClient // a benchmark measures todo-api, not the OpenAPI check
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
