@@ -372,3 +372,19 @@ func TestCreatePriority(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	ok := cfg{IdempotencyTTL: 24 * time.Hour, IdempotencySweep: 10 * time.Minute}
+	if err := ok.validate(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	for _, bad := range []cfg{
+		{IdempotencyTTL: 30 * time.Second, IdempotencySweep: time.Minute},
+		{IdempotencyTTL: 721 * time.Hour, IdempotencySweep: time.Minute},
+		{IdempotencyTTL: time.Hour, IdempotencySweep: 0},
+	} {
+		if err := bad.validate(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

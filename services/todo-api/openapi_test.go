@@ -97,6 +97,21 @@ func TestCheckerCatchesDrift(t *testing.T) {
 			t.Errorf("%s: not caught", name)
 		}
 	}
+	// OpenAPI 3.1 (JSON Schema 2020-12) keywords are enforced: a type array and const.
+	list := httptest.NewRequest("GET", "/v1/todos", nil)
+	list.Header.Set("Authorization", "Bearer x")
+	if err := c.Check(context.Background(), list, nil, 200, json, []byte(`{"todos":[],"next":5}`)); err == nil {
+		t.Error(`"next": 5 against type [string, "null"]: not caught`)
+	}
+	if err := c.Check(context.Background(), list, nil, 200, json, []byte(`{"todos":[],"next":null}`)); err != nil {
+		t.Errorf(`"next": null refused: %v`, err)
+	}
+	complete := httptest.NewRequest("POST", "/v1/todos/0190b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f/complete", nil)
+	complete.Header.Set("Authorization", "Bearer x")
+	replayed := http.Header{"Content-Type": {"application/json"}, "Etag": {`"2"`}, "Idempotency-Replayed": {"false"}}
+	if err := c.Check(context.Background(), complete, nil, 200, replayed, []byte(`{"id":"0190b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f","user_id":"a","title":"x","status":"COMPLETED","priority":"NORMAL","created_at":"2026-11-29T10:00:00Z","updated_at":"2026-11-29T10:00:00Z","completed_at":"2026-11-29T10:00:00Z","version":2}`)); err == nil {
+		t.Error(`Idempotency-Replayed: false against const "true": not caught`)
+	}
 	put := httptest.NewRequest("PUT", "/v1/todos", nil)
 	if err := c.Check(context.Background(), put, nil, 405, json, []byte(`{"error":{"code":"method_not_allowed","message":"x"}}`)); err == nil {
 		t.Error("405 without Allow: not caught")
