@@ -234,7 +234,7 @@ func TestLifecycleCallsAndBasicAuth(t *testing.T) {
 		}
 	}
 	offs, err := c.Offsets(ctx, "x")
-	if err != nil || len(offs) != 1 || offs[0].Partition["server"] != "todos" || offs[0].Offset["lsn"] != float64(42) {
+	if err != nil || len(offs) != 1 || offs[0].Partition["server"] != "todos" || offs[0].Offset["lsn"] != json.Number("42") {
 		t.Fatalf("offsets %+v, %v", offs, err)
 	}
 	msg, err := c.ResetOffsets(ctx, "x")

@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,6 +41,21 @@ type Offset struct {
 	Offset    map[string]any `json:"offset"`
 }
 
+// UnmarshalJSON keeps numbers as json.Number: an LSN is a 64-bit integer that a float64 would round.
+func (o *Offset) UnmarshalJSON(b []byte) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var raw struct {
+		Partition map[string]any `json:"partition"`
+		Offset    map[string]any `json:"offset"`
+	}
+	if err := d.Decode(&raw); err != nil {
+		return err
+	}
+	o.Partition, o.Offset = raw.Partition, raw.Offset
+	return nil
+}
+
 // Offsets returns the offsets the connector committed (GET /connectors/{name}/offsets).
 func (c *Client) Offsets(ctx context.Context, name string) ([]Offset, error) {
 	var out struct {
@@ -63,6 +79,23 @@ func (c *Client) ResetOffsets(ctx context.Context, name string) (string, error) 
 	}
 	if err := c.do(ctx, http.MethodDelete, "/connectors/"+url.PathEscape(name)+"/offsets", nil, &out); err != nil {
 		return "", fmt.Errorf("reset connector %s offsets: %w", name, err)
+	}
+	return out.Message, nil
+}
+
+// AlterOffsets writes offsets for the given source partitions (PATCH /connectors/{name}/offsets,
+// KIP-875); other partitions keep theirs. Connect refuses it unless the connector is STOPPED. With
+// exactly-once source support Connect writes them where the connector's offsets live (its own
+// offsets topic, or the worker's). The returned string is Connect's message.
+func (c *Client) AlterOffsets(ctx context.Context, name string, offsets []Offset) (string, error) {
+	var out struct {
+		Message string `json:"message"`
+	}
+	in := struct {
+		Offsets []Offset `json:"offsets"`
+	}{offsets}
+	if err := c.do(ctx, http.MethodPatch, "/connectors/"+url.PathEscape(name)+"/offsets", in, &out); err != nil {
+		return "", fmt.Errorf("alter connector %s offsets: %w", name, err)
 	}
 	return out.Message, nil
 }

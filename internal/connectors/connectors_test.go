@@ -157,9 +157,17 @@ func TestRepositoryOutboxConnector(t *testing.T) {
 		"value.converter":             "io.debezium.converters.BinaryDataConverter",
 		"key.converter":               "org.apache.kafka.connect.storage.StringConverter",
 		// The spec version header is made before the router, from the change event's value.
-		"transforms":                  "specversion,specversionheader,outbox,source,contenttype",
-		"transforms.outbox.type":      "io.debezium.transforms.outbox.EventRouter",
-		"transforms.outbox.predicate": "isOutbox",
+		"transforms": "specversion,specversionheader,outbox,unroutable,unroutableclass,unroutablewhy,unroutablegroup,source,contenttype",
+		// The guard: a row whose aggregate_type makes an invalid topic name (Kafka's Topic.validate)
+		// goes to the DLQ instead of killing the task (README, "A stuck relay").
+		"transforms.unroutable.type":           "org.apache.kafka.connect.transforms.RegexRouter",
+		"transforms.unroutable.predicate":      "isUnroutable",
+		"transforms.unroutable.replacement":    events.DLQTopic,
+		"predicates.isUnroutable.pattern":      "(?s).*[^a-zA-Z0-9._-].*|.{250,}",
+		"transforms.unroutableclass.header":    "error_class",
+		"transforms.unroutableclass.predicate": "isGuarded",
+		"transforms.outbox.type":               "io.debezium.transforms.outbox.EventRouter",
+		"transforms.outbox.predicate":          "isOutbox",
 		"transforms.outbox.table.fields.additional.placement": "id:header:" + events.HeaderID +
 			",event_type:header:" + events.HeaderType + ",created_at:header:" + events.HeaderTime,
 		// Not InsertHeader: its value.literal goes through Connect's Values.parseString, which

@@ -37,7 +37,7 @@ func (a *app) connectorsCmd() *cobra.Command {
 	}
 	cmd.AddCommand(a.connectorsApplyCmd(), a.connectorsStatusCmd(), a.connectorsRestartCmd())
 	cmd.AddCommand(a.connectorsLifecycleCmds()...)
-	cmd.AddCommand(a.connectorsOffsetsCmd())
+	cmd.AddCommand(a.connectorsOffsetsCmd(), a.connectorsStuckCmd(), a.connectorsSkipCmd())
 	cmd.AddCommand(a.connectorsListCmd(), a.connectorsDescribeCmd())
 	return cmd
 }
