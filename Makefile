@@ -84,8 +84,12 @@ fuzz: ## run every fuzz target of the module for FUZZTIME each (default 2m); cra
 fuzz-short: ## run every fuzz target for FUZZTIME_SHORT each (default 15s); part of make test
 	GO=$(GO) scripts/fuzz.sh $(FUZZTIME_SHORT)
 
+.PHONY: contract
+contract: ## validate contracts/asyncapi.yaml with the AsyncAPI CLI (npm, installed under .state on first use)
+	scripts/asyncapi.sh validate
+
 .PHONY: test
-test: unit fuzz-short e2e ## every test: unit, fuzz targets (briefly), end-to-end; fails if any part of the stack cannot start
+test: unit fuzz-short contract e2e ## every test: unit, fuzz targets (briefly), the AsyncAPI contract, end-to-end; fails if any part of the stack cannot start
 
 .PHONY: bench
 bench: ## the pipeline measured on the local stack (limit, write path, sustained, catch-up, peer, idle, serde): report under .bench/ (BENCH_* variables shorten it; see bench/main.go)

@@ -1,0 +1,5 @@
+// Package contracts holds the topic's contract for consumers outside this repository,
+// asyncapi.yaml (AsyncAPI 3.0), and the test that keeps it equal to what the pipeline does:
+// the Avro schemas of schemas/, the names of internal/events, the failure headers
+// of internal/dlq (what the consumer runtime writes) and the topics of topics/topics.yaml. `make contract` validates it with the AsyncAPI CLI.
+package contracts

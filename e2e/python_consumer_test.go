@@ -1,0 +1,432 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+
+	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/todo"
+)
+
+// TestPythonConsumerAppliesEachEventOnce runs examples/python-consumer, a consumer written only
+// from the contract (contracts/asyncapi.yaml): confluent-kafka's AvroDeserializer against
+// Apicurio's ccompat API, read_committed, offsets committed after the SQLite transaction. Todos
+// made through todo-api arrive once each with their typed fields. Then the group's offsets are
+// rewound to where they started (an operator's reset) and the consumer is started again: every
+// event comes again and is skipped as a duplicate, the projection is unchanged, and a new event is
+// applied. The consumer has its own group, so notifier and analytics are untouched.
+func TestPythonConsumerAppliesEachEventOnce(t *testing.T) {
+	root := repoDir(t)
+	venv := installPythonConsumer(t, root)
+	group := "python-example-e2e-" + uuid.NewString()[:8]
+	start := endOffsets(t, events.Topic)
+	setGroupOffsets(t, group, events.Topic, start)
+	t.Cleanup(func() { deleteGroup(t, group) })
+	db := filepath.Join(t.TempDir(), "todos.sqlite")
+
+	user := uniqueUser("python")
+	tok := token(t, user)
+	p := startPythonConsumer(t, root, venv, group, db)
+
+	// Three todos: the default priority, HIGH and LOW; the first two completed, the last two deleted.
+	var todos []todo.Todo
+	for i, prio := range []string{"", "HIGH", "LOW"} {
+		req := map[string]string{"title": fmt.Sprintf("python %d %s", i, user)}
+		if prio != "" {
+			req["priority"] = prio
+		}
+		todos = append(todos, createTodoWith(t, tok, req))
+	}
+	completedAt := map[string]time.Time{}
+	for _, td := range todos[:2] {
+		r := call(t, "POST", "/v1/todos/"+td.ID.String()+"/complete", tok, "", nil)
+		var c todo.Todo
+		if r.Status != 200 || json.Unmarshal(r.Body, &c) != nil || c.CompletedAt == nil {
+			t.Fatalf("complete %s: %d %s", td.ID, r.Status, r.Body)
+		}
+		completedAt[td.ID.String()] = *c.CompletedAt
+	}
+	deletedAfter := time.Now().Add(-time.Millisecond)
+	for _, td := range todos[1:] {
+		if r := call(t, "DELETE", "/v1/todos/"+td.ID.String(), tok, "", nil); r.Status != 204 {
+			t.Fatalf("delete %s: %d %s", td.ID, r.Status, r.Body)
+		}
+	}
+	deletedBefore := time.Now().Add(time.Millisecond)
+
+	keys := map[string]bool{}
+	for _, td := range todos {
+		keys[td.ID.String()] = true
+	}
+	wantTypes := map[string]int{events.TypeCreated: 3, events.TypeCompleted: 2, events.TypeDeleted: 2}
+	p.waitFor(t, "7 events of the test's todos applied", func(ls []pyLog) bool {
+		return len(ofKeys(ls, "applied", keys)) >= 7
+	})
+	p.stop(t)
+
+	applied := ofKeys(p.lines(), "applied", keys)
+	gotTypes := map[string]int{}
+	ids := map[string]bool{}
+	for _, l := range applied {
+		gotTypes[l.CEType]++
+		if ids[l.CEID] {
+			t.Errorf("ce_id %s applied twice", l.CEID)
+		}
+		ids[l.CEID] = true
+	}
+	if fmt.Sprint(gotTypes) != fmt.Sprint(wantTypes) {
+		t.Errorf("applied event types %v, want %v", gotTypes, wantTypes)
+	}
+	// Per-key order: each todo's events were applied in the order they were written.
+	order := map[string][]string{}
+	for _, l := range applied {
+		order[l.Key] = append(order[l.Key], strings.TrimPrefix(l.CEType, "todos.task."))
+	}
+	for i, want := range []string{"created completed", "created completed deleted", "created deleted"} {
+		if got := strings.Join(order[todos[i].ID.String()], " "); got != want {
+			t.Errorf("todo %d: events applied in the order %q, want %q", i, got, want)
+		}
+	}
+	if dl := ofKeys(p.lines(), "dead-lettered", keys); len(dl) > 0 {
+		t.Errorf("dead-lettered: %+v", dl)
+	}
+	// The typed fields as the log shows them (decoded with the reader schema), for the first todo.
+	first := todos[0]
+	for _, l := range applied {
+		if l.Key == first.ID.String() && l.CEType == events.TypeCreated {
+			want := map[string]any{"todo_id": first.ID.String(), "user_id": user, "title": first.Title,
+				"status": "PENDING", "priority": "NORMAL"}
+			for k, v := range want {
+				if l.Event[k] != v {
+					t.Errorf("logged TodoCreated field %s = %v, want %v", k, l.Event[k], v)
+				}
+			}
+			if ts, _ := l.Event["created_at"].(string); !sameInstant(ts, first.CreatedAt) {
+				t.Errorf("logged created_at %v, want %s", l.Event["created_at"], first.CreatedAt)
+			}
+		}
+	}
+
+	d := dumpPythonConsumer(t, root, venv, db)
+	checkProjection := func(d pyDump) {
+		t.Helper()
+		rows := map[string]pyTodo{}
+		for _, r := range d.Todos {
+			rows[r.TodoID] = r
+		}
+		for i, td := range todos {
+			id := td.ID.String()
+			r, ok := rows[id]
+			if !ok {
+				t.Errorf("todo %s is not in the projection", id)
+				continue
+			}
+			wantPrio := []string{"NORMAL", "HIGH", "LOW"}[i]
+			wantStatus := map[bool]string{true: "COMPLETED", false: "PENDING"}[i < 2]
+			if r.UserID != user || r.Title != td.Title || r.Priority != wantPrio || r.Status != wantStatus ||
+				r.CreatedAtMs != td.CreatedAt.UnixMilli() {
+				t.Errorf("projection of todo %d = %+v; want user %s, title %q, priority %s, status %s, created_at %d",
+					i, r, user, td.Title, wantPrio, wantStatus, td.CreatedAt.UnixMilli())
+			}
+			if c, ok := completedAt[id]; ok != (r.CompletedAtMs != nil) || (ok && *r.CompletedAtMs != c.UnixMilli()) {
+				t.Errorf("todo %d completed_at_ms = %v, want %v", i, r.CompletedAtMs, c.UnixMilli())
+			}
+			deleted := i > 0
+			if deleted != (r.DeletedAtMs != nil) ||
+				(deleted && (*r.DeletedAtMs < deletedAfter.UnixMilli() || *r.DeletedAtMs > deletedBefore.UnixMilli())) {
+				t.Errorf("todo %d deleted_at_ms = %v, want deleted %v between %d and %d", i, r.DeletedAtMs, deleted,
+					deletedAfter.UnixMilli(), deletedBefore.UnixMilli())
+			}
+		}
+	}
+	checkProjection(d)
+	if got := processedFor(d, keys); len(got) != 7 {
+		t.Errorf("processed_events has %d rows for the test's todos, want 7: %+v", len(got), got)
+	}
+
+	// Restart from the same offsets: the 7 events are delivered again and skipped; a new one is applied.
+	setGroupOffsets(t, group, events.Topic, start)
+	p2 := startPythonConsumer(t, root, venv, group, db)
+	extra := createTodo(t, tok, "python after restart "+user)
+	keys[extra.ID.String()] = true
+	p2.waitFor(t, "the 7 events skipped as duplicates and the new one applied", func(ls []pyLog) bool {
+		return len(ofKeys(ls, "duplicate: already applied", keys)) >= 7 && len(ofKeys(ls, "applied", keys)) >= 1
+	})
+	p2.stop(t)
+	dups := ofKeys(p2.lines(), "duplicate: already applied", keys)
+	for _, l := range dups {
+		if !ids[l.CEID] {
+			t.Errorf("duplicate of ce_id %s, which the first run did not apply", l.CEID)
+		}
+	}
+	if a := ofKeys(p2.lines(), "applied", keys); len(a) != 1 || a[0].Key != extra.ID.String() || a[0].CEType != events.TypeCreated {
+		t.Errorf("after the restart, applied %+v; want only the new todo's created event", a)
+	}
+	d2 := dumpPythonConsumer(t, root, venv, db)
+	checkProjection(d2)
+	if got := processedFor(d2, keys); len(got) != 8 {
+		t.Errorf("processed_events has %d rows for the test's todos after the restart, want 8", len(got))
+	}
+}
+
+// pyLog is one JSON log line of the Python consumer.
+type pyLog struct {
+	Msg       string         `json:"msg"`
+	Level     string         `json:"level"`
+	CEType    string         `json:"ce_type"`
+	CEID      string         `json:"ce_id"`
+	Key       string         `json:"key"`
+	Partition int32          `json:"partition"`
+	Offset    int64          `json:"offset"`
+	Error     string         `json:"error"`
+	Event     map[string]any `json:"event"`
+}
+
+type pyTodo struct {
+	TodoID        string `json:"todo_id"`
+	UserID        string `json:"user_id"`
+	Title         string `json:"title"`
+	Status        string `json:"status"`
+	Priority      string `json:"priority"`
+	CreatedAtMs   int64  `json:"created_at_ms"`
+	CompletedAtMs *int64 `json:"completed_at_ms"`
+	DeletedAtMs   *int64 `json:"deleted_at_ms"`
+}
+
+type pyProcessed struct {
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
+	TodoID    string `json:"todo_id"`
+}
+
+// pyDump is the output of `consumer.py dump`.
+type pyDump struct {
+	Todos       []pyTodo         `json:"todos"`
+	Processed   []pyProcessed    `json:"processed_events"`
+	DeadLetters []map[string]any `json:"dead_letters"`
+}
+
+func ofKeys(ls []pyLog, msg string, keys map[string]bool) []pyLog {
+	var out []pyLog
+	for _, l := range ls {
+		if l.Msg == msg && keys[l.Key] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func processedFor(d pyDump, keys map[string]bool) []pyProcessed {
+	var out []pyProcessed
+	for _, p := range d.Processed {
+		if keys[p.TodoID] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// installPythonConsumer runs the example's install.sh (a no-op once its virtualenv is there).
+func installPythonConsumer(t *testing.T, root string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "examples", "python-consumer", "install.sh"))
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("examples/python-consumer/install.sh: %v\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// pyConsumer is a running `consumer.py run`, its log lines collected as they come.
+type pyConsumer struct {
+	cmd  *exec.Cmd
+	done chan error
+	mu   sync.Mutex
+	logs []pyLog
+	raw  bytes.Buffer
+}
+
+func pythonEnv(group, db string) []string {
+	return append(os.Environ(), "GROUP_ID="+group, "DB_PATH="+db,
+		"KAFKA_BOOTSTRAP_SERVERS="+st.bootstrap, "SCHEMA_REGISTRY_URL="+st.registryURL)
+}
+
+func startPythonConsumer(t *testing.T, root, venv, group, db string) *pyConsumer {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(venv, "bin", "python"), filepath.Join(root, "examples", "python-consumer", "consumer.py"), "run")
+	cmd.Env = pythonEnv(group, db)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the Python consumer: %v", err)
+	}
+	p := &pyConsumer{cmd: cmd, done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			var l pyLog
+			p.mu.Lock()
+			p.raw.Write(sc.Bytes())
+			p.raw.WriteByte('\n')
+			if json.Unmarshal(sc.Bytes(), &l) == nil {
+				p.logs = append(p.logs, l)
+			}
+			p.mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // os.ErrProcessDone once it has exited
+	return p
+}
+
+func (p *pyConsumer) lines() []pyLog {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]pyLog(nil), p.logs...)
+}
+
+func (p *pyConsumer) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.raw.String()
+}
+
+// waitFor waits until cond holds for the log lines so far; fails after eventTimeout or if the
+// consumer exits first.
+func (p *pyConsumer) waitFor(t *testing.T, what string, cond func([]pyLog) bool) {
+	t.Helper()
+	deadline := time.After(eventTimeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond(p.lines()) {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("the Python consumer exited (%v) before %s; its log:\n%s", err, what, p.output())
+		case <-deadline:
+			t.Fatalf("not seen within %s: %s; the Python consumer's log:\n%s", eventTimeout, what, p.output())
+		case <-tick.C:
+		}
+	}
+}
+
+// stop sends SIGTERM and expects exit status 0 within 20 s (it leaves the group on the way out).
+func (p *pyConsumer) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM the Python consumer: %v", err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("the Python consumer exited with %v; its log:\n%s", err, p.output())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the Python consumer did not stop within 20 s of SIGTERM; its log:\n%s", p.output())
+	}
+}
+
+func dumpPythonConsumer(t *testing.T, root, venv, db string) pyDump {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(venv, "bin", "python"), filepath.Join(root, "examples", "python-consumer", "consumer.py"), "dump")
+	cmd.Env = pythonEnv("unused", db)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("consumer.py dump: %v\n%s", err, stderr.String())
+	}
+	var d pyDump
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatalf("consumer.py dump printed no JSON: %v\n%s", err, out)
+	}
+	return d
+}
+
+// endOffsets returns the high watermark of each partition of topic.
+func endOffsets(t *testing.T, topic string) []kafka.TopicPartition {
+	t.Helper()
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap, "group.id": "e2e-watermarks"})
+	if err != nil {
+		t.Fatalf("kafka consumer: %v", err)
+	}
+	defer c.Close()
+	md, err := c.GetMetadata(&topic, false, 10000)
+	if err != nil {
+		t.Fatalf("metadata of %s: %v", topic, err)
+	}
+	var parts []kafka.TopicPartition
+	for _, p := range md.Topics[topic].Partitions {
+		_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
+		if err != nil {
+			t.Fatalf("watermarks of %s[%d]: %v", topic, p.ID, err)
+		}
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.Offset(high)})
+	}
+	return parts
+}
+
+// setGroupOffsets commits offsets for group, which must have no active member: what
+// `kafka-consumer-groups --reset-offsets` does.
+func setGroupOffsets(t *testing.T, group, topic string, parts []kafka.TopicPartition) {
+	t.Helper()
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap})
+	if err != nil {
+		t.Fatalf("kafka admin: %v", err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := admin.AlterConsumerGroupOffsets(ctx, []kafka.ConsumerGroupTopicPartitions{{Group: group, Partitions: parts}})
+	if err != nil {
+		t.Fatalf("set offsets of group %s on %s: %v", group, topic, err)
+	}
+	for _, g := range res.ConsumerGroupsTopicPartitions {
+		for _, p := range g.Partitions {
+			if p.Error != nil {
+				t.Fatalf("set offset of group %s on %s[%d]: %v", group, topic, p.Partition, p.Error)
+			}
+		}
+	}
+}
+
+func deleteGroup(t *testing.T, group string) {
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap})
+	if err != nil {
+		t.Logf("kafka admin: %v", err)
+		return
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := admin.DeleteConsumerGroups(ctx, []string{group}); err != nil {
+		t.Logf("delete consumer group %s: %v", group, err)
+	}
+}
