@@ -44,6 +44,12 @@ func (oneSchemaRegistry) CreateSchema(string, string, srclient.SchemaType, ...sr
 func FuzzDeserialize(f *testing.F) {
 	classes := []error{ErrNotWireFormat, ErrUnknownSchemaID, ErrUnsupportedSchema, ErrUnknownRecord, ErrDecode}
 	f.Fuzz(func(t *testing.T, writer string, data []byte) {
+		if writer == "" {
+			// srclient cannot hold an empty schema text (NewSchema refuses it), and no registry
+			// stores one: the fake would answer with an error no real registry gives
+			// (testdata/fuzz/FuzzDeserialize/c4fbffb118c66fc2, the only finding so far).
+			t.Skip("an empty schema text is not a registry answer")
+		}
 		d := NewDeserializer(oneSchemaRegistry{writer})
 		got, err := d.Deserialize(t.Context(), data)
 		if err == nil {
