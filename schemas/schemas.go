@@ -10,7 +10,8 @@ package schemas
 
 import "embed"
 
-// FS holds every .avsc file of this folder and of history/.
+// FS holds every .avsc file of this folder and of history/, and compatibility.yaml: the folder as
+// the schema commands read it.
 //
-//go:embed *.avsc history/*.avsc
+//go:embed *.avsc history/*.avsc compatibility.yaml
 var FS embed.FS

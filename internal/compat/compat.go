@@ -193,6 +193,63 @@ type Result struct {
 	Registry map[int]string `json:"registry,omitempty"`
 	// Disagreements name the versions where the registry's verdict differs from the gate's.
 	Disagreements []string `json:"disagreements,omitempty"`
+	// Deploy is the deployment order the change allows against the versions checked, whatever
+	// the level asks for; "" for a new subject.
+	Deploy DeployOrder `json:"deploy_order,omitempty"`
+}
+
+// DeployOrder says which side of the pipeline may take a schema change first.
+type DeployOrder string
+
+// Deployment orders. The producer (todo-api) deploys first in this pipeline: a change it writes
+// must be FORWARD compatible, so that consumers still on a registered version read its events.
+const (
+	// EitherOrder: FULL compatible with the versions checked; producer or consumers may go first.
+	EitherOrder DeployOrder = "either"
+	// ProducerFirst: FORWARD only: consumers on the registered versions read the new events, but
+	// consumers on the new schema cannot read old events (a replay, the retry topic, the DLQ).
+	ProducerFirst DeployOrder = "producer-first"
+	// ConsumersFirst: BACKWARD only: every consumer must run the new schema before the producer
+	// writes with it.
+	ConsumersFirst DeployOrder = "consumers-first"
+	// NoOrder: neither direction reads: no deployment order is safe.
+	NoOrder DeployOrder = "none"
+)
+
+// Describe says what the order means for this pipeline, in a sentence.
+func (d DeployOrder) Describe() string {
+	switch d {
+	case EitherOrder:
+		return "either order is safe: producer (todo-api) or consumers first (FULL compatible)"
+	case ProducerFirst:
+		return "producer (todo-api) first only: consumers on the registered versions read the new events (FORWARD), but consumers on the new schema cannot read old events (not BACKWARD)"
+	case ConsumersFirst:
+		return "consumers first only: every consumer must run the new schema before todo-api writes with it (BACKWARD, not FORWARD); this pipeline deploys todo-api first"
+	case NoOrder:
+		return "no order is safe: neither old consumers read new events nor new consumers old events"
+	}
+	return ""
+}
+
+// deployOrder is the order that the problems under FULL leave.
+func deployOrder(full []Problem) DeployOrder {
+	back, fwd := true, true
+	for _, p := range full {
+		if p.Direction == Backward {
+			back = false
+		} else {
+			fwd = false
+		}
+	}
+	switch {
+	case back && fwd:
+		return EitherOrder
+	case fwd:
+		return ProducerFirst
+	case back:
+		return ConsumersFirst
+	}
+	return NoOrder
 }
 
 // Failed reports whether the result must stop a change: an incompatibility or a disagreement.
@@ -231,6 +288,7 @@ func Check(reg Registry, subject, file, record, candidate string) (Result, error
 		r.Versions = versions
 	}
 	r.Registry = map[int]string{}
+	var full []Problem
 	for _, v := range r.Versions {
 		sch, err := reg.GetSchemaByVersion(subject, v)
 		if err != nil {
@@ -240,6 +298,11 @@ func Check(reg Registry, subject, file, record, candidate string) (Result, error
 		if err != nil {
 			return r, err
 		}
+		both, err := Compare(record, candidate, sch.Schema(), v, srclient.Full)
+		if err != nil {
+			return r, err
+		}
+		full = append(full, both...)
 		r.Problems = append(r.Problems, ps...)
 		ok, err := reg.IsSchemaCompatible(subject, candidate, strconv.Itoa(v), srclient.Avro)
 		if err != nil {
@@ -258,6 +321,7 @@ func Check(reg Registry, subject, file, record, candidate string) (Result, error
 			r.Disagreements = append(r.Disagreements, fmt.Sprintf("version %d: the registry says %s, the gate says %s", v, verdict, gate))
 		}
 	}
+	r.Deploy = deployOrder(full)
 	switch {
 	case len(r.Disagreements) > 0:
 		r.Status = Disagreement

@@ -124,8 +124,8 @@ func TestPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Level("anything"); got != srclient.BackwardTransitive {
-		t.Fatalf("default level = %s, want BACKWARD_TRANSITIVE", got)
+	if got := p.Level("anything"); got != srclient.FullTransitive {
+		t.Fatalf("default level = %s, want FULL_TRANSITIVE (todo-api deploys first: FORWARD; replays: BACKWARD)", got)
 	}
 	p, err = ParsePolicy([]byte("default: BACKWARD\nsubjects:\n  a: FULL\n"))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,22 +83,23 @@ func TestE2ESchemasCheckGate(t *testing.T) {
 
 	const title = `{"name": "title", "type": "string"},`
 	cases := []struct {
-		name  string
-		file  string
-		level srclient.CompatibilityLevel
-		want  string // a substring of the one problem; "" accepts
+		name   string
+		file   string
+		level  srclient.CompatibilityLevel
+		want   string             // a substring of the one problem; "" accepts
+		deploy compat.DeployOrder // whatever the level checks
 	}{
 		{"removing a field without a default (FORWARD)", candidate("removed", title, ""), srclient.Forward,
-			`TodoCreated: field "title" removed, and version 1 has it without a default: consumers still using version 1 cannot read events written with the new schema (FORWARD)`},
+			`TodoCreated: field "title" removed, and version 1 has it without a default: consumers still using version 1 cannot read events written with the new schema (FORWARD)`, compat.ConsumersFirst},
 		{"changing a field's type incompatibly (BACKWARD)", candidate("retyped", title, `{"name": "title", "type": "int"},`), srclient.Backward,
-			`TodoCreated: field "title" changed type from string (version 1) to int, which is not a promotion Avro allows`},
+			`TodoCreated: field "title" changed type from string (version 1) to int, which is not a promotion Avro allows`, compat.NoOrder},
 		{"renaming a field without an alias (BACKWARD_TRANSITIVE)", candidate("renamed", title, `{"name": "name", "type": "string"},`), srclient.BackwardTransitive,
-			`TodoCreated: field "name" added without a default (if it is "title" renamed, add "aliases": ["title"] to it; or give it a default)`},
+			`TodoCreated: field "name" added without a default (if it is "title" renamed, add "aliases": ["title"] to it; or give it a default)`, compat.NoOrder},
 		{"adding an enum symbol (FORWARD)", candidate("symbol", `"ARCHIVED"]`, `"ARCHIVED", "DELETED"]`), srclient.Forward,
-			`TodoCreated: enum at "status" gained symbol "DELETED", and version 1's enum has no default symbol to read it as`},
-		{"renaming a field with an alias (BACKWARD)", candidate("aliased", title, `{"name": "name", "type": "string", "aliases": ["title"]},`), srclient.Backward, ""},
-		{"adding a field with a default: version 2 (FULL_TRANSITIVE)", currentFile, srclient.FullTransitive, ""},
-		{"removing a field (BACKWARD: the new reader ignores it)", candidate("removed-backward", title, ""), srclient.Backward, ""},
+			`TodoCreated: enum at "status" gained symbol "DELETED", and version 1's enum has no default symbol to read it as`, compat.ConsumersFirst},
+		{"renaming a field with an alias (BACKWARD)", candidate("aliased", title, `{"name": "name", "type": "string", "aliases": ["title"]},`), srclient.Backward, "", compat.ConsumersFirst},
+		{"adding a field with a default: version 2 (FULL_TRANSITIVE)", currentFile, srclient.FullTransitive, "", compat.EitherOrder},
+		{"removing a field (BACKWARD: the new reader ignores it)", candidate("removed-backward", title, ""), srclient.Backward, "", compat.ConsumersFirst},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,6 +119,9 @@ func TestE2ESchemasCheckGate(t *testing.T) {
 			if r.Level != tc.level || len(r.Versions) != 1 || r.Versions[0] != 1 || r.Subject != subject {
 				t.Errorf("checked %+v", r)
 			}
+			if r.Deploy != tc.deploy {
+				t.Errorf("deploy order %q, want %q", r.Deploy, tc.deploy)
+			}
 			if tc.want == "" {
 				if r.Status != compat.OK || len(r.Problems) != 0 || r.Registry[1] != "compatible" {
 					t.Fatalf("want ok, the registry agreeing: %+v", r)
@@ -130,7 +135,8 @@ func TestE2ESchemasCheckGate(t *testing.T) {
 				t.Fatalf("problems %+v, want one containing %s", r.Problems, tc.want)
 			}
 			text := mustRun(t, env, exitFailure, "schemas", "check", "--schema", tc.file, "--subject", subject)
-			if !strings.Contains(text, "INCOMPATIBLE with version 1 under "+string(tc.level)+"; the registry agrees") || !strings.Contains(text, tc.want) {
+			if !strings.Contains(text, "INCOMPATIBLE with version 1 under "+string(tc.level)+"; the registry agrees") || !strings.Contains(text, tc.want) ||
+				!strings.Contains(text, "deploy: "+tc.deploy.Describe()) {
 				t.Fatalf("text output:\n%s", text)
 			}
 		})
@@ -170,4 +176,59 @@ func TestE2ESchemasCheckGate(t *testing.T) {
 func notFound(err error) bool {
 	var se srclient.Error
 	return errors.As(err, &se) && (se.Code == 404 || se.Code/100 == 404)
+}
+
+// TestE2ESchemasCheckReadsTheWorkingTree is issue 15's developer: `title` dropped from
+// TodoCreated.avsc in the working tree, no rebuild. schemas check reads the edited file (the
+// log says it differs from the built-in copy), says the change is "consumers first" (todo-api
+// deploys first here), and fails whenever the subject's level checks FORWARD (FULL_TRANSITIVE,
+// the default compatibility.yaml declares). It only reads the registry.
+func TestE2ESchemasCheckReadsTheWorkingTree(t *testing.T) {
+	env := environ()
+	url := envOr(env, "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7")
+	reg := srclient.NewSchemaRegistryClient(url, srclient.WithClient(&http.Client{Timeout: 10 * time.Second}))
+	reg.CachingEnabled(false)
+	subject := events.Subject(events.Topic, events.TodoCreated{}.RecordName())
+	level, err := reg.GetCompatibilityLevel(subject, true)
+	if err != nil {
+		t.Fatalf("level of %s (run make run first): %v", subject, err)
+	}
+	dirs, _, err := compat.Directions(*level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	copySchemas(t, repo, func(name string, b []byte) []byte {
+		if name == "TodoCreated.avsc" {
+			return []byte(strings.Replace(string(b), `{"name": "title", "type": "string"},`, "", 1))
+		}
+		return b
+	})
+	t.Chdir(repo)
+	want := exitOK
+	if slices.Contains(dirs, compat.Forward) {
+		want = exitFailure
+	}
+	code, out, stderr := runCLI(t, env, "schemas", "check", "-o", "json")
+	if code != want {
+		t.Fatalf("exit %d under %s, want %d\n%s\n%s", code, *level, want, out, stderr)
+	}
+	if !strings.Contains(stderr, "files=TodoCreated.avsc") {
+		t.Errorf("stderr does not say the working tree's TodoCreated.avsc differs from the built-in copy:\n%s", stderr)
+	}
+	var results []compat.Result
+	if err := json.Unmarshal([]byte(out), &results); err != nil {
+		t.Fatalf("output %s: %v", out, err)
+	}
+	for _, r := range results {
+		if r.Subject != subject {
+			continue
+		}
+		if r.Deploy != compat.ConsumersFirst || (want == exitFailure) != (r.Status == compat.Incompatible) {
+			t.Fatalf("TodoCreated without title under %s: %+v; want consumers-first, incompatible iff the level checks FORWARD", *level, r)
+		}
+		t.Logf("under %s: %s, deploy %s", *level, r.Status, r.Deploy)
+		return
+	}
+	t.Fatalf("no result for %s: %s", subject, out)
 }

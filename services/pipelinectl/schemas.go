@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -34,16 +36,17 @@ func (a *app) schemasCmd() *cobra.Command {
 }
 
 func (a *app) schemasRegisterCmd() *cobra.Command {
-	var compatFile string
+	var dir, compatFile string
 	cmd := &cobra.Command{
 		Use:   "register",
 		Short: "Register every event schema and set each subject's compatibility level",
-		Long: `register registers every .avsc built into this binary (schemas/) under the
+		Long: `register registers every .avsc of schemas/ (of the working directory when it
+has one, so that an edited file counts before any rebuild; else the copy built into
+this binary; --dir reads another folder) under the
 subject "` + events.Topic + `-<namespace>.<name>", each after the earlier
 versions of its record kept in schemas/history (<Record>.v<N>.avsc, in the
 order of N), so that a fresh registry ends with every version; and sets the subject's
-compatibility level from schemas/compatibility.yaml (built in; --compatibility
-reads another file). An identical schema that is already registered keeps its
+compatibility level from schemas/compatibility.yaml (--compatibility reads another file). An identical schema that is already registered keeps its
 id and version. A schema the registry refuses (409, incompatible with the
 subject's rule) is printed with the registry's message, and the command exits 1
 after trying the others.`,
@@ -51,11 +54,15 @@ after trying the others.`,
   pipelinectl schemas register --compatibility my-compatibility.yaml -o json`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			policy, err := loadPolicy(compatFile)
+			src, err := a.schemaSource(dir)
 			if err != nil {
 				return err
 			}
-			list, err := registry.LoadWithHistory(schemas.FS, events.Topic)
+			policy, err := loadPolicy(src, compatFile)
+			if err != nil {
+				return err
+			}
+			list, err := registry.LoadWithHistory(src, events.Topic)
 			if err != nil {
 				return err
 			}
@@ -85,7 +92,8 @@ after trying the others.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&compatFile, "compatibility", "", "compatibility levels file (default: the built-in schemas/compatibility.yaml)")
+	cmd.Flags().StringVar(&dir, "dir", "", "read the schemas, their history and compatibility.yaml from this folder (default: schemas/ of the working directory when there is one, else the copy built into this binary)")
+	cmd.Flags().StringVar(&compatFile, "compatibility", "", "compatibility levels file (default: compatibility.yaml of the schemas read)")
 	return cmd
 }
 
@@ -107,14 +115,16 @@ func (a *app) schemasCheckCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check every event schema against the registry under its subject's compatibility level",
-		Long: `check is the compatibility gate. It checks each current .avsc (built into this
-binary from schemas/, or read from --dir) against what the registry has under its
+		Long: `check is the compatibility gate. It checks each current .avsc of schemas/ (of the
+working directory when it has one, so that an edited file counts before any rebuild;
+else the copy built into this binary; --dir reads another folder) against what the registry has under its
 subject: the latest version, or every version when the subject's level is
 *_TRANSITIVE, in the directions the level asks for (BACKWARD: consumers on the new
 schema read old events; FORWARD: consumers on old versions read new events; FULL:
 both; NONE: nothing). For each incompatibility it prints which field broke which
-rule and who could no longer read what. It also asks the registry for its own
-verdict on each version and reports both.
+rule and who could no longer read what, and which deployment order the change
+allows (producer first, consumers first, either, none), whatever the level checks.
+It also asks the registry for its own verdict on each version and reports both.
 
 A subject with no version yet is new: ok. --schema checks one candidate file
 instead, under --subject (default: the subject of the record it defines).
@@ -132,21 +142,22 @@ incompatibility, a disagreement with the registry, or the registry unreachable.`
 			if file != "" && dir != "" {
 				return usagef("--schema and --dir do not go together")
 			}
-			policy, err := loadPolicy(compatFile)
+			src, err := a.schemaSource(dir)
+			if err != nil {
+				return err
+			}
+			policy, err := loadPolicy(src, compatFile)
 			if err != nil {
 				return err
 			}
 			var list []registry.Schema
-			switch {
-			case file != "":
+			if file != "" {
 				list, err = registry.LoadSchemas(singleFile{path: file}, events.Topic)
 				if err == nil && subject != "" {
 					list[0].Subject = subject
 				}
-			case dir != "":
-				list, err = registry.LoadSchemas(os.DirFS(dir), events.Topic)
-			default:
-				list, err = registry.LoadSchemas(schemas.FS, events.Topic)
+			} else {
+				list, err = registry.LoadSchemas(src, events.Topic)
 			}
 			if err != nil {
 				return err
@@ -182,10 +193,10 @@ incompatibility, a disagreement with the registry, or the registry unreachable.`
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "read the current schemas from this folder (default: the ones built into this binary)")
+	cmd.Flags().StringVar(&dir, "dir", "", "read the current schemas from this folder (default: schemas/ of the working directory when there is one, else the copy built into this binary)")
 	cmd.Flags().StringVar(&file, "schema", "", "check this one .avsc file instead")
 	cmd.Flags().StringVar(&subject, "subject", "", "with --schema: the subject to check it against (default: its record's subject)")
-	cmd.Flags().StringVar(&compatFile, "compatibility", "", "compatibility levels file, to report where the registry's level differs from the declared one (default: the built-in schemas/compatibility.yaml)")
+	cmd.Flags().StringVar(&compatFile, "compatibility", "", "compatibility levels file, to report where the registry's level differs from the declared one (default: compatibility.yaml of the schemas read)")
 	return cmd
 }
 
@@ -242,22 +253,77 @@ func printChecked(w io.Writer, results []compat.Result) {
 		for _, p := range r.Problems {
 			fmt.Fprintf(w, "  %s\n", p.Message)
 		}
+		if r.Deploy != "" {
+			fmt.Fprintf(w, "  deploy: %s\n", r.Deploy.Describe())
+		}
 		if r.DeclaredLevel != "" {
 			fmt.Fprintf(w, "  note: the registry's level is %s; compatibility.yaml declares %s, which schemas register would set first\n", r.Level, r.DeclaredLevel)
 		}
 	}
 }
 
-// loadPolicy reads the subjects' compatibility levels from file, or from the embedded
-// schemas/compatibility.yaml when file is empty.
-func loadPolicy(file string) (registry.Policy, error) {
-	data := schemas.Compatibility
+// loadPolicy reads the subjects' compatibility levels from file, or from compatibility.yaml of
+// src when file is empty.
+func loadPolicy(src fs.FS, file string) (registry.Policy, error) {
+	var data []byte
+	var err error
 	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return registry.Policy{}, fmt.Errorf("read compatibility file: %w", err)
-		}
-		data = b
+		data, err = os.ReadFile(file)
+	} else {
+		data, err = fs.ReadFile(src, "compatibility.yaml")
+	}
+	if err != nil {
+		return registry.Policy{}, fmt.Errorf("read compatibility file: %w", err)
 	}
 	return registry.ParsePolicy(data)
+}
+
+// workingSchemas is where schemas check and register look for the schemas by default: the
+// repository's folder, relative to the working directory.
+const workingSchemas = "schemas"
+
+// schemaSource is the folder the schema commands read: dir when given; else schemas/ of the
+// working directory when there is one (an edited .avsc counts at once, not after a rebuild);
+// else the copy built into the binary (a container without the repository). Which one, and
+// whether it differs from the built-in copy, goes to the log.
+func (a *app) schemaSource(dir string) (fs.FS, error) {
+	if dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, usagef("--dir %s is not a folder", dir)
+		}
+		return os.DirFS(dir), nil
+	}
+	st, err := os.Stat(workingSchemas)
+	if err != nil || !st.IsDir() {
+		a.log.Info("no schemas/ folder in the working directory: using the schemas built into this binary")
+		return schemas.FS, nil
+	}
+	src := os.DirFS(workingSchemas)
+	if diff := differing(src, schemas.FS); len(diff) > 0 {
+		a.log.Info("reading schemas/ of the working directory, which differs from the copy built into this binary", "files", strings.Join(diff, ", "))
+	}
+	return src, nil
+}
+
+// differing lists the .avsc and .yaml files that are not the same in a and b.
+func differing(a, b fs.FS) []string {
+	names := map[string]bool{}
+	for _, fsys := range []fs.FS{a, b} {
+		for _, pat := range []string{"*.avsc", "history/*.avsc", "*.yaml"} {
+			m, _ := fs.Glob(fsys, pat)
+			for _, n := range m {
+				names[n] = true
+			}
+		}
+	}
+	var out []string
+	for n := range names {
+		x, errA := fs.ReadFile(a, n)
+		y, errB := fs.ReadFile(b, n)
+		if errA != nil || errB != nil || !bytes.Equal(x, y) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
