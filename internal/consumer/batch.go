@@ -81,7 +81,7 @@ func (c *Consumer) applyBatch(run, wait context.Context, bs BatchStore, ps []pre
 	dup, err := bs.ApplyBatch(run, c.cfg.GroupID, msgs, func(tx *sql.Tx, j int) error {
 		p := ps[idx[j]]
 		p.msg.afterCommit = nil // hooks of a rolled back try must not run
-		return callHandler(run, p.h, tx, p.msg, p.ev)
+		return p.h(run, tx, p.msg, p.ev)
 	})
 	<-c.batchSlot
 	var be *BatchError

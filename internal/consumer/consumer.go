@@ -21,7 +21,6 @@ import (
 
 	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
-	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/serde"
 )
 
@@ -150,7 +149,8 @@ type Consumer struct {
 	gather prometheus.Gatherer
 	ready  func(ctx context.Context) error
 	now    func() time.Time
-	rnd    func() float64 // nil: math/rand
+	pol    *policy
+	record recordHandler // the steps a record goes through, one by one
 
 	ctl      partitions
 	mu       sync.Mutex
@@ -206,7 +206,7 @@ func New(cfg Config, r *Router, d Deps) (*Consumer, error) {
 		routes: map[string]HandlerFunc{}, ready: d.Ready, now: time.Now, workers: map[partKey]*worker{},
 		unrouted: map[string]bool{}, batchSlot: make(chan struct{}, 1)}
 	for _, t := range r.Types() {
-		c.routes[t] = r.handler(t)
+		c.routes[t] = recoverPanics(r.handler(t))
 	}
 	reg := d.Registerer
 	if reg == nil {
@@ -219,6 +219,9 @@ func New(cfg Config, r *Router, d Deps) (*Consumer, error) {
 		c.gather = prometheus.DefaultGatherer
 	}
 	c.m = newMetrics(reg, cfg.GroupID)
+	c.pol = &policy{cfg: &c.cfg, log: c.log, m: c.m, pub: c.pub, now: func() time.Time { return c.now() },
+		fatal: c.failFatal}
+	c.record = chain(c.apply, c.pol.ownRetries, c.pol.countConsumed, c.pol.awaitRetryTime, c.pol.deadLetter, c.pol.retryInPlace)
 	return c, nil
 }
 
@@ -427,84 +430,57 @@ func (c *Consumer) stopWorkers(ws []*worker) {
 }
 
 // process takes one record to an outcome that lets its offset be stored: applied, skipped as a
-// duplicate or unrouted, forwarded to the retry topic, or dead-lettered. It returns an error only
-// when wait ended first (revoke or shutdown): the record is then left for the next owner. run is
-// the context of the handler's transaction and of the retry/DLQ copy's publishing (a copy in
-// flight at a revoke is awaited, up to ShutdownTimeout); wait the one of the backoffs and delays.
+// duplicate or unrouted, forwarded to the retry topic, or dead-lettered (the steps of c.record).
+// It returns an error only when wait ended first (revoke or shutdown): the record is then left
+// for the next owner.
 func (c *Consumer) process(run, wait context.Context, m *kafka.Message, pause func(bool)) error {
-	topic := *m.TopicPartition.Topic
-	if topic == c.cfg.RetryTopic {
-		if g, _ := dlq.Header(m.Headers, dlq.HeaderGroup); g != c.cfg.GroupID {
-			return nil // another group's retry: not ours to apply (nor to count)
-		}
-	}
-	c.m.consumed.WithLabelValues(topic).Inc()
-	if topic == c.cfg.RetryTopic {
-		if t, err := time.Parse(time.RFC3339Nano, dlq.HeaderOr(m.Headers, dlq.HeaderRetryNotBefore, "")); err == nil {
-			if !sleep(wait, t.Sub(c.now())) {
-				return wait.Err()
-			}
-		}
-	}
-	return c.settle(run, wait, m, pause, nil)
+	return c.record(scope{run: run, wait: wait, pause: pause}, m)
 }
 
-// settle is process's failure policy for a record already counted: attempts until an outcome.
-// first, if not nil, is the error of an attempt already made (in a batch): it counts as the first.
+// workerSettings implements workerHost: a partition of the main topic on a BatchStore is handed
+// over BatchSize records at a time, any other one record at a time.
+func (c *Consumer) workerSettings(k partKey) workerSettings {
+	batch := 1
+	if _, ok := c.store.(BatchStore); ok && k.topic != c.cfg.RetryTopic {
+		batch = max(1, c.cfg.BatchSize)
+	}
+	return workerSettings{queueSize: c.cfg.QueueSize, batchSize: batch, shutdownTimeout: c.cfg.ShutdownTimeout,
+		ctl: c.ctl, log: c.log, paused: c.m.paused}
+}
+
+// handle implements recordsHandler: more than one record (a partition of the main topic on a
+// BatchStore) are applied as a batch (processBatch), one goes through c.record.
+func (c *Consumer) handle(s scope, ms []*kafka.Message, done func(*kafka.Message)) error {
+	if bs, ok := c.store.(BatchStore); ok && c.cfg.BatchSize > 1 && *ms[0].TopicPartition.Topic != c.cfg.RetryTopic {
+		return c.processBatch(s.run, s.wait, bs, ms, s.pause, done)
+	}
+	for _, m := range ms {
+		if err := c.record(s, m); err != nil {
+			return err
+		}
+		done(m)
+	}
+	return nil
+}
+
+// settle is the failure policy for a record already counted (deadLetter around retryInPlace
+// around apply); first, if not nil, is the error of an attempt already made (in a batch): it
+// counts as the first.
 func (c *Consumer) settle(run, wait context.Context, m *kafka.Message, pause func(bool), first error) error {
-	topic := *m.TopicPartition.Topic
-	defer pause(false)
-	var transient, inPlace int
-	for {
-		err := first
-		first = nil
-		if err == nil {
-			err = c.attempt(run, m)
-		}
-		if err == nil {
-			return nil
-		}
-		if wait.Err() != nil {
-			return wait.Err()
-		}
-		class := Classify(err)
-		where := []any{"topic", topic, "partition", m.TopicPartition.Partition, "offset", int64(m.TopicPartition.Offset), "err", err}
-		switch class {
-		case Transient:
-			pause(true)
-			d := c.cfg.Backoff.Delay(transient, c.rnd)
-			transient++
-			c.m.retried.WithLabelValues("in_place", class.String()).Inc()
-			c.log.Warn("transient failure: partition paused, retrying in place", append(where, "attempt", transient, "in", d)...)
-			if !sleep(wait, d) {
-				return wait.Err()
-			}
-		case Retriable:
-			inPlace++
-			if inPlace < c.cfg.InPlaceAttempts {
-				d := c.cfg.Backoff.Delay(inPlace-1, c.rnd)
-				c.m.retried.WithLabelValues("in_place", class.String()).Inc()
-				c.log.Warn("handler failed, retrying in place", append(where, "attempt", inPlace, "in", d)...)
-				if !sleep(wait, d) {
-					return wait.Err()
-				}
-				continue
-			}
-			return c.fail(run, wait, m, err, class)
-		default:
-			return c.fail(run, wait, m, err, class)
-		}
-	}
+	h := chain(firstThen(first, c.apply), c.pol.deadLetter, c.pol.retryInPlace)
+	return h(scope{run: run, wait: wait, pause: pause}, m)
 }
 
-// attempt decodes, routes and applies m once.
-func (c *Consumer) attempt(ctx context.Context, m *kafka.Message) error {
+// apply decodes, routes and applies m once, in one transaction with its event id: the innermost
+// step, idempotent (a duplicate is skipped).
+func (c *Consumer) apply(s scope, m *kafka.Message) error {
+	ctx := s.run
 	p, err := c.prepare(ctx, m)
 	if err != nil || p.h == nil {
 		return err
 	}
 	start := time.Now()
-	dup, err := c.store.Apply(ctx, c.cfg.GroupID, p.msg, func(tx *sql.Tx) error { return callHandler(ctx, p.h, tx, p.msg, p.ev) })
+	dup, err := c.store.Apply(ctx, c.cfg.GroupID, p.msg, func(tx *sql.Tx) error { return p.h(ctx, tx, p.msg, p.ev) })
 	if err != nil {
 		return err
 	}
@@ -596,69 +572,4 @@ func (c *Consumer) countUnrouted(typ string) {
 	}
 	c.unroutedMu.Unlock()
 	c.m.unknownTypes.WithLabelValues(typ).Inc()
-}
-
-// callHandler runs h, turning a panic into a permanent error (the record goes to the DLQ with the
-// panic value and the stack, the transaction rolls back) instead of crashing the consumer, which
-// would crash-loop on the same record.
-func callHandler(ctx context.Context, h HandlerFunc, tx *sql.Tx, m *Message, ev events.Event) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = PermanentError(fmt.Errorf("handler panicked: %v\n%s", r, debug.Stack()))
-		}
-	}()
-	return h(ctx, tx, m, ev)
-}
-
-// fail sends m to the retry topic (a retriable error, rounds left) or to the DLQ, and waits until
-// Kafka has it. Publishing is retried for as long as it takes: the record's offset is stored only
-// once its copy is safe. A send in flight runs under run (a revoke lets it finish, up to
-// ShutdownTimeout); after a failed send, a stop (wait ended) abandons the record to the next owner.
-func (c *Consumer) fail(run, wait context.Context, m *kafka.Message, cause error, class Class) error {
-	now := c.now()
-	f := dlq.FailureOf(m, c.cfg.GroupID, cause, class, now)
-	out := &kafka.Message{Key: m.Key, Value: m.Value}
-	var what string
-	if class == Retriable && f.RetryCount < c.cfg.MaxRetries {
-		f.RetryCount++
-		delay := c.cfg.RetryDelay << min(f.RetryCount-1, 4)
-		out.TopicPartition = kafka.TopicPartition{Topic: &c.cfg.RetryTopic, Partition: kafka.PartitionAny}
-		out.Headers = append(dlq.FailureHeaders(m.Headers, f),
-			kafka.Header{Key: dlq.HeaderRetryNotBefore, Value: []byte(now.Add(delay).UTC().Format(time.RFC3339Nano))})
-		what = "retry topic"
-	} else {
-		out.TopicPartition = kafka.TopicPartition{Topic: &c.cfg.DLQTopic, Partition: kafka.PartitionAny}
-		out.Headers = dlq.FailureHeaders(m.Headers, f)
-		what = "DLQ"
-	}
-	for n := 0; ; n++ {
-		err := c.pub.Publish(run, out)
-		if err == nil {
-			break
-		}
-		if run.Err() != nil {
-			return run.Err()
-		}
-		if errors.Is(err, producer.ErrFatal) {
-			c.failFatal(err)
-			c.log.Error("cannot publish to the "+what+": the producer failed for good, stopping", "err", err)
-			return err
-		}
-		d := c.cfg.Backoff.Delay(n, c.rnd)
-		if wait.Err() != nil {
-			return wait.Err()
-		}
-		c.log.Warn("cannot publish to the "+what+", retrying", "err", err, "in", d)
-		if !sleep(wait, d) {
-			return wait.Err()
-		}
-	}
-	if what == "DLQ" {
-		c.m.deadLettered.WithLabelValues(f.Class.String()).Inc()
-	} else {
-		c.m.retried.WithLabelValues("retry_topic", class.String()).Inc()
-	}
-	c.log.Warn("record sent to the "+what, "topic", *m.TopicPartition.Topic, "partition", m.TopicPartition.Partition,
-		"offset", int64(m.TopicPartition.Offset), "retry_count", f.RetryCount, "class", class.String(), "err", cause)
-	return nil
 }

@@ -444,12 +444,18 @@ func counterValue(t *testing.T, c *Consumer, field, label string) float64 {
 	t.Helper()
 	names := map[string]string{"duplicates": "consumer_events_duplicate_total", "unknownTypes": "consumer_events_unrouted_total",
 		"deadLettered": "consumer_dead_lettered_total", "consumed": "consumer_records_consumed_total"}
-	mfs, err := c.gather.Gather()
+	return gathered(t, c.gather, names[field], label)
+}
+
+// gathered is the value of the counter name whose label (other than group) is label, 0 if none.
+func gathered(t *testing.T, g prometheus.Gatherer, name, label string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != names[field] {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

@@ -2,18 +2,21 @@ package consumer
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // worker processes one partition's records in order, in its own goroutine, so a partition in
 // backoff or waiting out a retry delay never holds up the others nor the poll loop (which must
 // keep polling to stay in the group). Its queue is bounded by pausing the partition.
 type worker struct {
-	c   *Consumer
+	h   recordsHandler
+	set workerSettings
 	key partKey
 	tp  []kafka.TopicPartition
 
@@ -32,9 +35,33 @@ type worker struct {
 	stopRun  context.CancelFunc
 }
 
-func newWorker(c *Consumer, k partKey) *worker {
+// recordsHandler takes a partition's records, in order, each to an outcome, and calls done(m)
+// once m's offset may be stored; it returns an error only when s.wait ended first (what is not
+// done is left for the partition's next owner).
+type recordsHandler interface {
+	handle(s scope, ms []*kafka.Message, done func(*kafka.Message)) error
+}
+
+// workerHost is what a worker needs from its consumer: its settings for the partition and the
+// handler of its records.
+type workerHost interface {
+	recordsHandler
+	workerSettings(k partKey) workerSettings
+}
+
+// workerSettings are a worker's limits and tools.
+type workerSettings struct {
+	queueSize       int           // records buffered before the partition is paused
+	batchSize       int           // records handed over at once, at most
+	shutdownTimeout time.Duration // how long a record in hand may take at stop
+	ctl             partitions
+	log             *slog.Logger
+	paused          *prometheus.GaugeVec // topic, partition: 1 while paused
+}
+
+func newWorker(host workerHost, k partKey) *worker {
 	topic := k.topic
-	w := &worker{c: c, key: k, tp: []kafka.TopicPartition{{Topic: &topic, Partition: k.partition}},
+	w := &worker{h: host, set: host.workerSettings(k), key: k, tp: []kafka.TopicPartition{{Topic: &topic, Partition: k.partition}},
 		last: -1, signal: make(chan struct{}, 1), done: make(chan struct{})}
 	w.waitCtx, w.stopWait = context.WithCancel(context.Background())
 	w.runCtx, w.stopRun = context.WithCancel(context.Background())
@@ -49,7 +76,7 @@ func (w *worker) enqueue(m *kafka.Message) {
 	}
 	w.last = m.TopicPartition.Offset
 	w.queue = append(w.queue, m)
-	if len(w.queue) >= w.c.cfg.QueueSize {
+	if len(w.queue) >= w.set.queueSize {
 		w.setPausedLocked(true)
 	}
 	select {
@@ -70,7 +97,7 @@ func (w *worker) next() *kafka.Message {
 			m := w.queue[0]
 			w.queue[0] = nil
 			w.queue = w.queue[1:]
-			if w.paused && !w.backoff && len(w.queue) <= w.c.cfg.QueueSize/4 {
+			if w.paused && !w.backoff && len(w.queue) <= w.set.queueSize/4 {
 				w.setPausedLocked(false)
 			}
 			w.mu.Unlock()
@@ -94,7 +121,7 @@ func (w *worker) nextBatch(max int) []*kafka.Message {
 	batch = append(batch, w.queue[:n]...)
 	clear(w.queue[:n])
 	w.queue = w.queue[n:]
-	if w.paused && !w.backoff && len(w.queue) <= w.c.cfg.QueueSize/4 {
+	if w.paused && !w.backoff && len(w.queue) <= w.set.queueSize/4 {
 		w.setPausedLocked(false)
 	}
 	w.mu.Unlock()
@@ -105,39 +132,22 @@ func (w *worker) nextBatch(max int) []*kafka.Message {
 func (w *worker) store(m *kafka.Message) {
 	next := m.TopicPartition
 	next.Offset++
-	if _, err := w.c.ctl.StoreOffsets([]kafka.TopicPartition{next}); err != nil {
-		w.c.log.Warn("store offset", "topic", w.key.topic, "partition", w.key.partition, "err", err)
+	if _, err := w.set.ctl.StoreOffsets([]kafka.TopicPartition{next}); err != nil {
+		w.set.log.Warn("store offset", "topic", w.key.topic, "partition", w.key.partition, "err", err)
 	}
 }
 
+// run hands the records queued to the handler, up to batchSize at a time, and stores the offset
+// of each once the handler says it is done.
 func (w *worker) run() {
 	defer close(w.done)
-	if bs, ok := w.c.store.(BatchStore); ok && w.c.cfg.BatchSize > 1 && w.key.topic != w.c.cfg.RetryTopic {
-		w.runBatches(bs)
-		return
-	}
+	s := scope{run: w.runCtx, wait: w.waitCtx, pause: w.pauseForBackoff}
 	for {
-		m := w.next()
-		if m == nil {
-			return
-		}
-		if err := w.c.process(w.runCtx, w.waitCtx, m, w.pauseForBackoff); err != nil {
-			return // stopped before the record was done: not stored, the next owner reads it again
-		}
-		w.store(m)
-	}
-}
-
-// runBatches is run for a partition of the main topic on a BatchStore: the records queued are
-// applied up to BatchSize at a time, one transaction each (processBatch), the offset of each
-// stored once its transaction committed.
-func (w *worker) runBatches(bs BatchStore) {
-	for {
-		ms := w.nextBatch(w.c.cfg.BatchSize)
+		ms := w.nextBatch(w.set.batchSize)
 		if ms == nil {
 			return
 		}
-		if err := w.c.processBatch(w.runCtx, w.waitCtx, bs, ms, w.pauseForBackoff, w.store); err != nil {
+		if err := w.h.handle(s, ms, w.store); err != nil {
 			return // stopped before all were done: the rest is not stored, the next owner reads it again
 		}
 	}
@@ -157,7 +167,7 @@ func (w *worker) pauseForBackoff(on bool) {
 	w.backoff = on
 	if on {
 		w.setPausedLocked(true)
-	} else if len(w.queue) <= w.c.cfg.QueueSize/4 {
+	} else if len(w.queue) <= w.set.queueSize/4 {
 		w.setPausedLocked(false)
 	}
 }
@@ -168,12 +178,12 @@ func (w *worker) setPausedLocked(on bool) {
 	}
 	var err error
 	if on {
-		err = w.c.ctl.Pause(w.tp)
+		err = w.set.ctl.Pause(w.tp)
 	} else {
-		err = w.c.ctl.Resume(w.tp)
+		err = w.set.ctl.Resume(w.tp)
 	}
 	if err != nil {
-		w.c.log.Warn("pause/resume", "topic", w.key.topic, "partition", w.key.partition, "pause", on, "err", err)
+		w.set.log.Warn("pause/resume", "topic", w.key.topic, "partition", w.key.partition, "pause", on, "err", err)
 		if !on && w.retry == nil {
 			w.retry = time.AfterFunc(resumeRetryDelay, w.retryResume)
 		}
@@ -184,7 +194,7 @@ func (w *worker) setPausedLocked(on bool) {
 	if on {
 		v = 1
 	}
-	w.c.m.paused.WithLabelValues(w.key.topic, strconv.Itoa(int(w.key.partition))).Set(v)
+	w.set.paused.WithLabelValues(w.key.topic, strconv.Itoa(int(w.key.partition))).Set(v)
 }
 
 // retryResume tries again a Resume that failed, if the partition should still be resumed.
@@ -192,7 +202,7 @@ func (w *worker) retryResume() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.retry = nil
-	if w.paused && !w.backoff && len(w.queue) <= w.c.cfg.QueueSize/4 {
+	if w.paused && !w.backoff && len(w.queue) <= w.set.queueSize/4 {
 		w.setPausedLocked(false) // fails again: schedules the next try
 	}
 }
@@ -210,8 +220,8 @@ func (w *worker) resumeOnStopLocked() {
 	if !w.paused {
 		return
 	}
-	if err := w.c.ctl.Resume(w.tp); err != nil {
-		w.c.log.Warn("resume on stop", "topic", w.key.topic, "partition", w.key.partition, "err", err)
+	if err := w.set.ctl.Resume(w.tp); err != nil {
+		w.set.log.Warn("resume on stop", "topic", w.key.topic, "partition", w.key.partition, "err", err)
 	}
 	w.paused = false
 }
@@ -229,15 +239,15 @@ func (w *worker) stop() {
 	case w.signal <- struct{}{}:
 	default:
 	}
-	t := time.NewTimer(w.c.cfg.ShutdownTimeout)
+	t := time.NewTimer(w.set.shutdownTimeout)
 	defer t.Stop()
 	select {
 	case <-w.done:
 	case <-t.C:
-		w.c.log.Warn("handler still running at shutdown timeout: cancelling it", "topic", w.key.topic, "partition", w.key.partition)
+		w.set.log.Warn("handler still running at shutdown timeout: cancelling it", "topic", w.key.topic, "partition", w.key.partition)
 		w.stopRun()
 		<-w.done
 	}
 	w.stopRun()
-	w.c.m.paused.DeleteLabelValues(w.key.topic, strconv.Itoa(int(w.key.partition)))
+	w.set.paused.DeleteLabelValues(w.key.topic, strconv.Itoa(int(w.key.partition)))
 }
