@@ -373,6 +373,19 @@ func TestHeadersAreTheRuntimes(t *testing.T) {
 		for name, m := range d.obj(d.channelFor(topic), "messages") {
 			msg := d.deref(m).(node)
 			hs := d.headers(msg)
+			if name == "RelayDeadLetter" {
+				for _, h := range []string{dlq.HeaderErrorClass, dlq.HeaderError, dlq.HeaderGroup} {
+					if !slices.Contains(hs.required, h) {
+						t.Errorf("%s %s: %s is not required", topic, name, h)
+					}
+				}
+				for _, h := range []string{dlq.HeaderOriginalTopic, events.HeaderID, events.HeaderType, events.HeaderTime} {
+					if _, ok := hs.props[h]; !ok {
+						t.Errorf("%s %s has no header %s", topic, name, h)
+					}
+				}
+				continue
+			}
 			if name == "ReplayMarker" {
 				if want := []string{dlq.HeaderReplayOf, dlq.HeaderReplayedAt, dlq.HeaderReplayTopic}; !sameSet(keys(hs.props), want) {
 					t.Errorf("%s %s headers %v, want %v", topic, name, keys(hs.props), want)
@@ -393,6 +406,77 @@ func TestHeadersAreTheRuntimes(t *testing.T) {
 				t.Errorf("%s message %s: %s must be an optional header (a replayed record has it)", events.Topic, name, h)
 			}
 		}
+	}
+}
+
+// TestConnectorHeadersAreInTheContract: every header the connector config adds (the router's
+// placed columns, InsertHeader and HeaderFrom transforms) is in the contract, with the same
+// constant value where the contract fixes one: for records on the topics (predicate isEvent, or
+// none) in CloudEventsHeaders, for the guard's DLQ records (predicate isGuarded) in RelayDeadLetter.
+func TestConnectorHeadersAreInTheContract(t *testing.T) {
+	d := load(t)
+	raw, err := os.ReadFile(filepath.Join("..", "connectors", "todos-outbox.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conn struct{ Config map[string]string }
+	if err := json.Unmarshal(raw, &conn); err != nil {
+		t.Fatalf("connectors/todos-outbox.json: %v", err)
+	}
+	cfg := conn.Config
+	bySchema := map[string]headerSchema{
+		"":          d.headers(node{"headers": node{"$ref": "#/components/schemas/CloudEventsHeaders"}}),
+		"isEvent":   d.headers(node{"headers": node{"$ref": "#/components/schemas/CloudEventsHeaders"}}),
+		"isOutbox":  d.headers(node{"headers": node{"$ref": "#/components/schemas/CloudEventsHeaders"}}),
+		"isGuarded": d.headers(d.obj(d.root, "components", "messages", "RelayDeadLetter")),
+	}
+	check := func(transform, header, value string) {
+		pred := cfg["transforms."+transform+".predicate"]
+		hs, ok := bySchema[pred]
+		if !ok {
+			t.Errorf("transform %s has the predicate %q, which this test does not map to a message of the contract", transform, pred)
+			return
+		}
+		p, ok := hs.props[header]
+		switch {
+		case !ok:
+			t.Errorf("transform %s adds the header %s, which the contract does not have (predicate %q)", transform, header, pred)
+		case !slices.Contains(hs.required, header):
+			t.Errorf("transform %s always adds the header %s; the contract does not require it", transform, header)
+		case value != "" && p["const"] != nil && p["const"] != value:
+			t.Errorf("transform %s sets %s to %q; the contract's const is %v", transform, header, value, p["const"])
+		}
+	}
+	seen := 0
+	for _, tr := range strings.Split(cfg["transforms"], ",") {
+		prefix := "transforms." + tr + "."
+		switch cfg[prefix+"type"] {
+		case "org.apache.kafka.connect.transforms.InsertHeader":
+			check(tr, cfg[prefix+"header"], cfg[prefix+"value.literal"])
+			seen++
+		case "org.apache.kafka.connect.transforms.HeaderFrom$Value":
+			// the field's value: the InsertField transform that set it, if any
+			for _, h := range strings.Split(cfg[prefix+"headers"], ",") {
+				value := ""
+				for _, other := range strings.Split(cfg["transforms"], ",") {
+					if cfg["transforms."+other+".static.field"] == h {
+						value = cfg["transforms."+other+".static.value"]
+					}
+				}
+				check(tr, h, value)
+				seen++
+			}
+		case "io.debezium.transforms.outbox.EventRouter":
+			for _, placement := range strings.Split(cfg[prefix+"table.fields.additional.placement"], ",") {
+				if parts := strings.Split(placement, ":"); len(parts) == 3 && parts[1] == "header" {
+					check(tr, parts[2], "")
+					seen++
+				}
+			}
+		}
+	}
+	if seen < 6 {
+		t.Errorf("found %d headers set by the connector, want at least the 6 CloudEvents ones", seen)
 	}
 }
 
