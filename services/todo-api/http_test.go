@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,5 +387,38 @@ func TestConfigValidate(t *testing.T) {
 		if err := bad.validate(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// countingDeleter counts DeleteExpired calls and fails every other one.
+type countingDeleter struct{ calls atomic.Int32 }
+
+func (d *countingDeleter) DeleteExpired(context.Context, time.Time, int) (int64, error) {
+	if d.calls.Add(1)%2 == 0 {
+		return 0, errors.New("database down")
+	}
+	return 3, nil
+}
+
+func TestSweepKeysRunsUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &countingDeleter{}
+	done := make(chan struct{})
+	go func() {
+		sweepKeys(ctx, d, time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		close(done)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for d.calls.Load() < 4 { // a failed sweep does not stop the next ones
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sweeps in 5 s at a 1 ms interval", d.calls.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("sweepKeys did not stop when its context ended")
 	}
 }

@@ -141,9 +141,14 @@ func run(ctx context.Context, cfg cfg, log *slog.Logger) error {
 	return nil
 }
 
+// expiredDeleter deletes expired records; idempotency.Store is one.
+type expiredDeleter interface {
+	DeleteExpired(ctx context.Context, now time.Time, batch int) (int64, error)
+}
+
 // sweepKeys deletes expired Idempotency-Key records every interval until ctx ends. Every instance
 // may run it: the deletes do not conflict.
-func sweepKeys(ctx context.Context, keys *idempotency.Store, interval time.Duration, log *slog.Logger) {
+func sweepKeys(ctx context.Context, keys expiredDeleter, interval time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
