@@ -10,8 +10,10 @@
 // Avro 1.12) does: a writer value goes to the reader union's branch of its own type (same full
 // name for a named type) before the first branch that matches by promotion, alias or unqualified
 // name; a union field's default may be a value of any of its branches (Avro 1.12, AVRO-3649),
-// the first branch it is a valid value of is the one read; an invalid logical type (such as a
-// decimal whose precision does not fit its fixed size) is ignored and read as its underlying type.
+// the first branch it is a valid value of is the one read (Java's choice, except that Java
+// truncates a default that does not fit the first branch of its JSON kind); an invalid logical
+// type (such as a decimal whose precision does not fit its fixed size) is ignored and read as its
+// underlying type. TestDifferentialJava (e2e) checks these against Apache Avro 1.12.1.
 package resolve
 
 import (

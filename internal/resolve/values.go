@@ -121,8 +121,10 @@ func defaultNative(s *schema, d any) (any, error) {
 	bad := func() error { return fmt.Errorf("not a valid %s", s.describe()) }
 	switch s.kind {
 	case kUnion:
-		// Avro 1.12 (AVRO-3649): the default may be a value of any branch; as in Java, the
-		// first branch it is a valid value of is the one it is read as.
+		// Avro 1.12 (AVRO-3649): the default may be a value of any branch; it is read as the
+		// first branch it is a valid value of. Java takes the first branch whose JSON kind fits,
+		// the same branch except where the value does not fit it (5000000000 for ["int","long"]:
+		// Java truncates it to the int 705032704, TestDifferentialJava).
 		var errs []string
 		for _, b := range s.branches {
 			v, err := defaultNative(b, d)
