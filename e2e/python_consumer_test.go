@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
+	"github.com/todocdc/pipeline/internal/consumer/consumertest"
 	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/todo"
 )
@@ -267,15 +269,17 @@ type pyConsumer struct {
 	raw  bytes.Buffer
 }
 
-func pythonEnv(group, db string) []string {
-	return append(os.Environ(), "GROUP_ID="+group, "DB_PATH="+db,
-		"KAFKA_BOOTSTRAP_SERVERS="+st.bootstrap, "SCHEMA_REGISTRY_URL="+st.registryURL)
+func pythonEnv(group, db string, extra ...string) []string {
+	return append(append(os.Environ(), "GROUP_ID="+group, "DB_PATH="+db,
+		"KAFKA_BOOTSTRAP_SERVERS="+st.bootstrap, "SCHEMA_REGISTRY_URL="+st.registryURL), extra...)
 }
 
-func startPythonConsumer(t *testing.T, root, venv, group, db string) *pyConsumer {
+// startPythonConsumer starts `consumer.py run` in group with its SQLite file at db; extra are
+// more environment variables (NAME=value).
+func startPythonConsumer(t *testing.T, root, venv, group, db string, extra ...string) *pyConsumer {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(venv, "bin", "python"), filepath.Join(root, "examples", "python-consumer", "consumer.py"), "run")
-	cmd.Env = pythonEnv(group, db)
+	cmd.Env = pythonEnv(group, db, extra...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -428,5 +432,101 @@ func deleteGroup(t *testing.T, group string) {
 	defer cancel()
 	if _, err := admin.DeleteConsumerGroups(ctx, []string{group}); err != nil {
 		t.Logf("delete consumer group %s: %v", group, err)
+	}
+}
+
+// TestPythonConsumerDeadLettersBadRecordsAndGoesOn feeds the Python consumer, on a topic of the
+// test's own, every kind of record it cannot apply: not the wire format, an unknown schema id, a
+// body cut short, no ce_id, a ce_type whose record is not the writer's; and one it has no handler
+// for. Each bad one is recorded in dead_letters once, with its error, and nothing else is written
+// for it; the unknown type is skipped; the valid record behind them is applied, its duplicate
+// skipped; the process does not stop until told to (exit 0).
+func TestPythonConsumerDeadLettersBadRecordsAndGoesOn(t *testing.T) {
+	root := repoDir(t)
+	venv := installPythonConsumer(t, root)
+	env := consumertest.LoadEnv(t)
+	topic := consumertest.Topic(t, env, 1)
+	ser := consumertest.Serializer(t, env)
+
+	ev := events.TodoCreated{TodoID: uuid.NewString(), UserID: uniqueUser("python-bad"), Title: "valid after the bad ones",
+		Status: events.StatusPending, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), Priority: events.PriorityHigh}
+	valid := consumertest.Encode(t, ser, ev)
+	rec := func(value []byte, edit func(m *kafka.Message)) *kafka.Message {
+		m := consumertest.Record(topic, uuid.NewString(), ev, value)
+		if edit != nil {
+			edit(m)
+		}
+		return m
+	}
+	setHeader := func(name, value string) func(m *kafka.Message) {
+		return func(m *kafka.Message) {
+			for i := range m.Headers {
+				if m.Headers[i].Key == name {
+					m.Headers[i].Value = []byte(value)
+				}
+			}
+		}
+	}
+	dropHeader := func(name string) func(m *kafka.Message) {
+		return func(m *kafka.Message) {
+			m.Headers = slices.DeleteFunc(m.Headers, func(h kafka.Header) bool { return h.Key == name })
+		}
+	}
+	good := rec(valid, nil)
+	bad := []struct {
+		m       *kafka.Message
+		wantErr string // in the dead letter's error; "" for a record that is skipped, not dead-lettered
+	}{
+		{rec([]byte("not avro at all"), nil), "not the Confluent wire format"},
+		{rec(consumertest.UnknownSchemaID(valid[5:]), nil), "writer schema"},
+		{rec(valid[:len(valid)-4], nil), "decode todos.task.created"},
+		{rec(valid, dropHeader(events.HeaderID)), "no ce_id header"},
+		{rec(valid, setHeader(events.HeaderType, events.TypeDeleted)), "the writer schema is com.todos.events.TodoCreated"},
+		{rec(valid, setHeader(events.HeaderType, "todos.task.archived")), ""},
+	}
+	var ms []*kafka.Message
+	for _, b := range bad {
+		ms = append(ms, b.m)
+	}
+	dup := *good
+	consumertest.Publish(t, consumertest.Producer(t, env), append(ms, good, &dup)...)
+
+	db := filepath.Join(t.TempDir(), "todos.sqlite")
+	p := startPythonConsumer(t, root, venv, "python-example-e2e-"+uuid.NewString()[:8], db, "TOPIC="+topic)
+	keys := map[string]bool{ev.TodoID: true}
+	p.waitFor(t, "the valid record applied and its duplicate skipped", func(ls []pyLog) bool {
+		return len(ofKeys(ls, "applied", keys)) == 1 && len(ofKeys(ls, "duplicate: already applied", keys)) == 1
+	})
+	p.stop(t)
+
+	d := dumpPythonConsumer(t, root, venv, db)
+	byOffset := map[int64]string{}
+	for _, dl := range d.DeadLetters {
+		off, _ := dl["offset"].(float64)
+		byOffset[int64(off)], _ = dl["error"].(string)
+	}
+	t.Logf("dead letters by offset: %v", byOffset)
+	for off, b := range bad {
+		got, ok := byOffset[int64(off)]
+		switch {
+		case b.wantErr == "" && ok:
+			t.Errorf("offset %d (no handler for its type) was dead-lettered: %s", off, got)
+		case b.wantErr != "" && !ok:
+			t.Errorf("offset %d was not dead-lettered (want an error with %q); the log:\n%s", off, b.wantErr, p.output())
+		case b.wantErr != "" && !strings.Contains(got, b.wantErr):
+			t.Errorf("offset %d dead-lettered with %q, want it to say %q", off, got, b.wantErr)
+		}
+	}
+	if len(d.DeadLetters) != 5 {
+		t.Errorf("%d dead letters, want 5: %v", len(d.DeadLetters), d.DeadLetters)
+	}
+	if len(ofKeys(p.lines(), "skipped: no handler for this type", keys)) != 1 {
+		t.Errorf("the record of type todos.task.archived was not logged as skipped; the log:\n%s", p.output())
+	}
+	if len(d.Processed) != 1 || len(d.Todos) != 1 {
+		t.Fatalf("processed_events %v and todos %v: want the valid event only", d.Processed, d.Todos)
+	}
+	if r := d.Todos[0]; r.TodoID != ev.TodoID || r.Title != ev.Title || r.Priority != "HIGH" || r.CreatedAtMs != ev.CreatedAt.UnixMilli() {
+		t.Errorf("projection %+v, want %+v", r, ev)
 	}
 }

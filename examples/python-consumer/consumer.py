@@ -14,8 +14,9 @@ How it keeps "exactly once" on top of at-least-once delivery:
 
 Failures: the registry unreachable (or 5xx) and SQLite errors are transient: the record is retried
 in place with backoff for as long as it takes, its offset not committed. A record that can never be
-applied (not the wire format, a schema id the registry does not know, a body that does not decode
-with the reader schema, no ce_id) is recorded in dead_letters, in the same transaction as its
+applied (not the wire format, a schema id the registry does not know, a writer record that is not
+the ce_type's, a body that does not decode with the reader schema, no ce_id) is recorded in
+dead_letters (its error cut at 2,000 characters), in the same transaction as its
 processed mark, and skipped. A ce_type with no handler is logged and skipped.
 
 Usage:
@@ -57,6 +58,7 @@ log = logging.getLogger("python-consumer")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_BACKOFF_S = 10.0
+MAX_ERROR = 2000  # characters of an error kept in dead_letters (as the Go runtime's error_message)
 
 
 def millis(t: datetime) -> int:
@@ -210,8 +212,13 @@ class App:
         self.registry = registry
         self.db = db
         self.deserializers = {}
+        self.records = {}  # ce_type -> the reader record's full name and aliases
         for ce_type, route in ROUTES.items():
             reader = (schemas_dir / route.schema_file).read_text(encoding="utf-8")
+            rec = json.loads(reader)
+            ns = rec.get("namespace", "")
+            # the record's full name first, then its aliases: writer records it also reads (Avro spec, Aliases)
+            self.records[ce_type] = [f"{ns}.{n}" if "." not in n else n for n in [rec["name"], *rec.get("aliases", [])]]
             # The reader schema is the one this code was built with: writer schemas (fetched by id)
             # are resolved against it, so a later version's new fields are skipped.
             self.deserializers[ce_type] = AvroDeserializer(
@@ -221,19 +228,26 @@ class App:
                 conf={"subject.name.strategy": topic_record_subject_name_strategy},
             )
 
-    def writer_schema(self, value: Optional[bytes]) -> None:
-        """Checks the Confluent wire format and fetches the writer schema (cached by the client)."""
+    def writer_record(self, value: Optional[bytes]) -> str:
+        """Checks the Confluent wire format, fetches the writer schema (cached by the client) and
+        returns its record's full name."""
         if value is None or len(value) < 6 or value[0] != 0:
             raise Permanent("not the Confluent wire format (magic byte 0, 4-byte schema id, Avro body)")
         (schema_id,) = struct.unpack(">I", value[1:5])
         try:
-            self.registry.get_schema(schema_id)
+            writer = json.loads(self.registry.get_schema(schema_id).schema_str)
         except SchemaRegistryError as e:
             if 400 <= e.http_status_code < 500 and e.http_status_code not in (408, 429):
                 raise Permanent(f"writer schema {schema_id}: {e}") from e
             raise Transient(f"registry: {e}") from e
+        except ValueError as e:  # the registry answered with a schema that is not JSON
+            raise Permanent(f"writer schema {schema_id}: {e}") from e
         except Exception as e:  # unreachable, timeout: the client raises its HTTP library's errors
             raise Transient(f"registry unreachable: {e!r}") from e
+        if not isinstance(writer, dict) or writer.get("type") != "record":
+            raise Permanent(f"writer schema {schema_id} is not a record")
+        name = writer.get("name", "")
+        return name if "." in name else f"{writer.get('namespace', '')}.{name}"
 
     def process(self, msg: Message) -> dict:
         """Applies one record, once. Returns what to log; raises Transient to be retried."""
@@ -248,7 +262,9 @@ class App:
         try:
             if not ce_id:
                 raise Permanent("no ce_id header")
-            self.writer_schema(msg.value())
+            writer = self.writer_record(msg.value())
+            if writer not in self.records[ce_type]:
+                raise Permanent(f"ce_type {ce_type} is the record {self.records[ce_type][0]}; the writer schema is {writer}")
             ctx = SerializationContext(msg.topic(), MessageField.VALUE, msg.headers())
             try:
                 event = self.deserializers[ce_type](msg.value(), ctx)
@@ -268,6 +284,7 @@ class App:
         return {"msg": "applied", "ce_type": ce_type, "ce_id": ce_id, **where, "event": jsonable(event)}
 
     def dead_letter(self, where: dict, ce_id: Optional[str], ce_type: Optional[str], err: str) -> dict:
+        err = err[:MAX_ERROR]
         with transaction(self.db):
             self.db.execute(
                 "INSERT INTO dead_letters (topic, partition, \"offset\", event_id, event_type, error, failed_at)"
