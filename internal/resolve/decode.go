@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Limits on what Decode accepts, beyond what the writer schema itself says. Every length and
@@ -249,7 +250,7 @@ func (d *decoder) value(s *schema, keep bool) (any, error) {
 				return items, nil
 			}
 			if keep {
-				items = append(make([]any, 0, len(items)+n), items...)
+				items = slices.Grow(items, n) // amortized: one item per block must not copy per block
 			}
 			for range n {
 				v, err := d.value(s.items, keep)

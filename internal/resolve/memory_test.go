@@ -38,6 +38,27 @@ func TestDecodeMemoryIsProportional(t *testing.T) {
 		{"enums", `{"type":"enum","name":"E","symbols":["A","B"]}`, []byte{2}},
 	}
 	const n = 1 << 16
+	// One item per block: the decoder must grow the array by amortized doubling, not by the
+	// block (which would copy the array once per block: quadratic time and memory).
+	{
+		schema := `{"type":"array","items":"boolean"}`
+		p, err := NewPlan(schema, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body []byte
+		for range n {
+			body = append(body, 0x02, 0x01) // a block of one item: true
+		}
+		body = append(body, 0)
+		var derr error
+		a := allocated(func() { _, derr = p.Decode(body) })
+		per := float64(a) / float64(len(body))
+		t.Logf("array of booleans, one per block      body %7d bytes, allocated %9d bytes: %4.0f per body byte", len(body), a, per)
+		if derr != nil || per > maxAllocPerByte {
+			t.Errorf("one item per block: %v, %.0f bytes allocated per body byte", derr, per)
+		}
+	}
 	for _, sh := range shapes {
 		schema := `{"type":"array","items":` + sh.items + `}`
 		p, err := NewPlan(schema, schema)
