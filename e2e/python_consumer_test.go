@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -529,4 +530,65 @@ func TestPythonConsumerDeadLettersBadRecordsAndGoesOn(t *testing.T) {
 	if r := d.Todos[0]; r.TodoID != ev.TodoID || r.Title != ev.Title || r.Priority != "HIGH" || r.CreatedAtMs != ev.CreatedAt.UnixMilli() {
 		t.Errorf("projection %+v, want %+v", r, ev)
 	}
+}
+
+// TestPythonConsumerWaitsOutAnUnreachableRegistry: with the registry unreachable (the consumer
+// pointed at a closed port, so the shared registry stays up for everyone else), a valid record is
+// retried in place with backoff, never dead-lettered, its offset not committed; SIGTERM ends the
+// wait at once (exit 0). Started again with the registry's real address, the same group reads the
+// record again and applies it once.
+func TestPythonConsumerWaitsOutAnUnreachableRegistry(t *testing.T) {
+	root := repoDir(t)
+	venv := installPythonConsumer(t, root)
+	env := consumertest.LoadEnv(t)
+	topic := consumertest.Topic(t, env, 1)
+	ev := events.TodoCreated{TodoID: uuid.NewString(), UserID: uniqueUser("python-registry"), Title: "waits for the registry",
+		Status: events.StatusPending, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), Priority: events.PriorityLow}
+	consumertest.Publish(t, consumertest.Producer(t, env),
+		consumertest.Record(topic, uuid.NewString(), ev, consumertest.Encode(t, consumertest.Serializer(t, env), ev)))
+
+	closed := closedPort(t)
+	group := "python-example-e2e-" + uuid.NewString()[:8]
+	db := filepath.Join(t.TempDir(), "todos.sqlite")
+	p := startPythonConsumer(t, root, venv, group, db, "TOPIC="+topic, "SCHEMA_REGISTRY_URL=http://"+closed)
+	p.waitFor(t, "3 transient failures logged", func(ls []pyLog) bool {
+		n := 0
+		for _, l := range ls {
+			if l.Msg == "transient failure, retrying" {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	stopAt := time.Now()
+	p.stop(t)
+	if d := time.Since(stopAt); d > 5*time.Second {
+		t.Errorf("the consumer took %s to stop during a backoff", d)
+	}
+	d := dumpPythonConsumer(t, root, venv, db)
+	if len(d.DeadLetters) != 0 || len(d.Processed) != 0 {
+		t.Fatalf("with the registry unreachable: dead letters %v, processed %v; want neither", d.DeadLetters, d.Processed)
+	}
+
+	p2 := startPythonConsumer(t, root, venv, group, db, "TOPIC="+topic)
+	keys := map[string]bool{ev.TodoID: true}
+	p2.waitFor(t, "the record applied once the registry answers", func(ls []pyLog) bool {
+		return len(ofKeys(ls, "applied", keys)) == 1
+	})
+	p2.stop(t)
+	if d := dumpPythonConsumer(t, root, venv, db); len(d.Processed) != 1 || len(d.DeadLetters) != 0 {
+		t.Errorf("after the registry came back: processed %v, dead letters %v; want the one event applied", d.Processed, d.DeadLetters)
+	}
+}
+
+// closedPort is a loopback address nothing listens on (a port the kernel gave out and took back).
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

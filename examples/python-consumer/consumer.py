@@ -41,7 +41,7 @@ import signal
 import sqlite3
 import struct
 import sys
-import time
+import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -313,18 +313,19 @@ def emit(level: int, msg: str, **fields) -> None:
 
 
 def run(cfg: dict) -> int:
-    stopping = False
+    stop_requested = threading.Event()
 
     def stop(signum, _frame):
-        nonlocal stopping
-        stopping = True
+        stop_requested.set()  # also ends a backoff wait at once
         emit(logging.INFO, "stopping", signal=signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
     db = open_db(cfg["db_path"])
-    registry = SchemaRegistryClient({"url": cfg["registry_url"], "timeout": 10})
+    # No retries inside the client: a failed request is a Transient failure, retried by run() with
+    # its own backoff for as long as it takes.
+    registry = SchemaRegistryClient({"url": cfg["registry_url"], "timeout": 10, "max.retries": 0})
     app = App(registry, db, Path(cfg["schemas_dir"]))
 
     def on_assign(_c, parts):
@@ -348,7 +349,7 @@ def run(cfg: dict) -> int:
          registry=cfg["registry_url"], db=cfg["db_path"])
     code = 0
     try:
-        while not stopping:
+        while not stop_requested.is_set():
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
@@ -367,10 +368,9 @@ def run(cfg: dict) -> int:
                 except Transient as e:
                     emit(logging.WARNING, "transient failure, retrying", error=str(e), backoff_s=round(backoff, 2),
                          topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
-                    if stopping:
+                    if stop_requested.wait(backoff):
                         out = None  # not applied, not committed: read again after a restart
                         break
-                    time.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
             if out is None:
                 break
