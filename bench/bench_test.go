@@ -111,17 +111,19 @@ func TestTopErrors(t *testing.T) {
 
 // A report with every section renders, and the targets are judged from its figures.
 func TestReportRendersAndJudgesTargets(t *testing.T) {
-	s := func(p50, p99 float64) loadgen.Summary { return loadgen.Summary{N: 10, P50: p50, P95: p99, P99: p99, Max: p99} }
+	s := func(p50, p99 float64) loadgen.Summary {
+		return loadgen.Summary{N: 10, P50: p50, P95: p99, P99: p99, Max: p99}
+	}
 	steps := []Step{
 		{Offered: 1000, Achieved: 995, API: s(3, 9), ToKafka: s(8, 30), Handled: map[string]loadgen.Summary{"notifier": s(12, 50), "analytics": s(14, 58)}},
 		{Offered: 1500, Achieved: 1490, API: s(4, 20), ToKafka: s(9, 90), Handled: map[string]loadgen.Summary{"notifier": s(20, 240), "analytics": s(22, 300)}},
 	}
 	r := &Report{Config: &config{Sections: allSections}, Sustained: steps, Settings: map[string]string{},
-		Idle:      &CPUUse{Window: 60, Pct: map[string]float64{"connect": 9, "kafka": 4}, Secs: map[string]float64{"connect": 5.4, "kafka": 2.4}},
-		CatchUp:   &CatchUp{Events: 200000, Relayed: 25000, Handled: map[string]float64{"notifier": 16000, "analytics": 15500}},
-		Peer:      &Peer{Steps: steps[:1], CatchUp: &CatchUp{Events: 200000, Relayed: 2000}},
-		Limit:     &Limit{Runs: []LimitRun{{Clients: 8, PgbenchTPS: 2000, APITPS: 1900, Ratio: 0.95}}},
-		Serde:     []SerdeResult{{"SerializePipeline", 1000, 0, 0}, {"SerializeAvrov2", 900, 0, 0}, {"DeserializePipeline", 800, 0, 0}, {"DeserializeAvrov2", 850, 0, 0}},
+		Idle:    &CPUUse{Window: 60, Pct: map[string]float64{"connect": 9, "kafka": 4}, Secs: map[string]float64{"connect": 5.4, "kafka": 2.4}},
+		CatchUp: &CatchUp{Events: 200000, Relayed: 25000, Handled: map[string]float64{"notifier": 16000, "analytics": 15500}},
+		Peer:    &Peer{Steps: steps[:1], CatchUp: &CatchUp{Events: 200000, Relayed: 2000}},
+		Limit:   &Limit{Runs: []LimitRun{{Clients: 8, PgbenchTPS: 2000, APITPS: 1900, Ratio: 0.95}}},
+		Serde:   []SerdeResult{{"SerializePipeline", 1000, 0, 0}, {"SerializeAvrov2", 900, 0, 0}, {"DeserializePipeline", 800, 0, 0}, {"DeserializeAvrov2", 850, 0, 0}},
 	}
 	judged := map[string]string{}
 	for _, tg := range r.targets() {
