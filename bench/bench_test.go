@@ -69,7 +69,11 @@ func TestParsePgbench(t *testing.T) {
 }
 
 func TestPgbenchScriptIsTodoAPIsStatements(t *testing.T) {
-	s := pgbenchScript([]byte{0, 0, 0, 0, 3, 'x'})
+	template := append(append([]byte{0, 0, 0, 0, 3, 72}, zeroID...), 0x0a, 'x')
+	s, err := pgbenchScript(template)
+	if err != nil {
+		t.Fatal(err)
+	}
 	plan := todo.CreateStatements()
 	for _, st := range plan.Statements {
 		head := strings.Fields(st.SQL)
@@ -80,11 +84,14 @@ func TestPgbenchScriptIsTodoAPIsStatements(t *testing.T) {
 	if regexp.MustCompile(`\$[0-9]`).MatchString(s) || strings.Contains(s, "unknown parameter") {
 		t.Errorf("a parameter was left unreplaced:\n%s", s)
 	}
-	if !strings.Contains(s, `'\x000000000378'::bytea`) || !strings.Contains(s, "'"+pgbenchAggregate+"'") {
-		t.Errorf("payload or aggregate type missing:\n%s", s)
+	if !strings.Contains(s, `('\x000000000348'::bytea || convert_to((lpad(`) || !strings.Contains(s, `::text, 'UTF8') || '\x0a78'::bytea)`) {
+		t.Errorf("the payload is not the template with the todo id spliced in:\n%s", s)
 	}
 	if plan.Pipelined != strings.Contains(s, `\startpipeline`) || plan.Pipelined == strings.Contains(s, "BEGIN;") {
 		t.Errorf("transaction framing does not follow the plan (pipelined %v):\n%s", plan.Pipelined, s)
+	}
+	if _, err := pgbenchScript([]byte{0, 0, 0, 0, 3, 2, 'x'}); err == nil {
+		t.Error("a template without the zero id was taken")
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -41,16 +42,25 @@ type LimitRun struct {
 	Ratio      float64  `json:"api_over_pgbench,omitempty"`
 }
 
-// pgbenchAggregate is the aggregate_type of pgbench's outbox rows: the connector relays them to
-// bench.pgbench.events, a topic no consumer reads (todo-api's own events would reach notifier and
-// analytics, which would apply thousands of copies of one payload).
-const pgbenchAggregate = "bench.pgbench"
+// pgbench's todos belong to this user, with this title.
+const pgbenchUser, pgbenchTitle = "pgbench", "pgbench todo"
+
+// zeroID is the todo id of the payload template: 36 characters, like every todo id.
+const zeroID = "00000000-0000-0000-0000-000000000000"
 
 // pgbenchScript is todo-api's transaction for POST /v1/todos (todo.CreateStatements, the SQL
 // the store sends) with its parameters as pgbench expressions: the ids from random 64-bit
-// halves, the user, title and timestamps as constants, the payload a real TodoCreated in the
-// wire format.
-func pgbenchScript(payload []byte) string {
+// halves, the user, title and timestamps as constants, and the payload a real TodoCreated in the
+// wire format with the transaction's own todo id spliced in (template encodes zeroID, and Avro
+// writes a string as its length then its bytes, so the id sits at a fixed place). The events go
+// to todos.task.events like todo-api's, and notifier and analytics apply them: the database
+// does the same work per todo in both runs.
+func pgbenchScript(template []byte) (string, error) {
+	i := bytes.Index(template, []byte(zeroID))
+	if i < 1 || template[i-1] != byte(2*len(zeroID)) {
+		return "", fmt.Errorf("the payload template does not hold the todo id %s as an Avro string", zeroID)
+	}
+	prefix, suffix := template[:i], template[i+len(zeroID):]
 	var sb strings.Builder
 	sb.WriteString("\\set a random(1, 9223372036854775806)\n\\set b random(1, 9223372036854775806)\n")
 	sb.WriteString("\\set c random(1, 9223372036854775806)\n\\set d random(1, 9223372036854775806)\n")
@@ -58,10 +68,11 @@ func pgbenchScript(payload []byte) string {
 	eid := `(lpad(to_hex(:c::bigint), 16, '0') || lpad(to_hex(:d::bigint), 16, '0'))::uuid`
 	ts := `'2026-01-01T00:00:00Z'::timestamptz`
 	args := map[string]string{
-		"todo.id": tid, "todo.user_id": "'pgbench'", "todo.title": "'pgbench todo'", "todo.status": "'PENDING'",
+		"todo.id": tid, "todo.user_id": "'" + pgbenchUser + "'", "todo.title": "'" + pgbenchTitle + "'", "todo.status": "'PENDING'",
 		"todo.priority": "'NORMAL'", "todo.created_at": ts, "todo.updated_at": ts, "todo.completed_at": "NULL", "todo.version": "1",
-		"outbox.id": eid, "outbox.aggregate_type": "'" + pgbenchAggregate + "'", "outbox.aggregate_id": tid + "::text",
-		"outbox.event_type": "'" + events.TypeCreated + "'", "outbox.payload": `'\x` + hex.EncodeToString(payload) + `'::bytea`,
+		"outbox.id": eid, "outbox.aggregate_type": "'" + events.AggregateType + "'", "outbox.aggregate_id": tid + "::text",
+		"outbox.event_type": "'" + events.TypeCreated + "'",
+		"outbox.payload":    `('\x` + hex.EncodeToString(prefix) + `'::bytea || convert_to(` + tid + `::text, 'UTF8') || '\x` + hex.EncodeToString(suffix) + `'::bytea)`,
 		"outbox.created_at": ts,
 	}
 	plan := todo.CreateStatements()
@@ -86,7 +97,7 @@ func pgbenchScript(payload []byte) string {
 	} else {
 		sb.WriteString("COMMIT;\n")
 	}
-	return sb.String()
+	return sb.String(), nil
 }
 
 var tpsRe = regexp.MustCompile(`(?m)^tps = ([0-9.]+)`)
@@ -105,14 +116,15 @@ func parsePgbench(out string) (tps, lat float64, err error) {
 	return tps, lat, nil
 }
 
-// examplePayload encodes one TodoCreated against the registry: the bytes pgbench and the peer write.
+// examplePayload encodes one TodoCreated of todo zeroID against the registry: the bytes the peer
+// writes, and pgbench's template.
 func (b *bench) examplePayload(ctx context.Context) ([]byte, error) {
 	ser, err := serde.NewSerializer(serde.NewRegistryClient(b.c.RegistryURL, 10*time.Second), serde.SerializerConfig{})
 	if err != nil {
 		return nil, err
 	}
-	return ser.Serialize(ctx, events.TodoCreated{TodoID: "00000000-0000-0000-0000-000000000000", UserID: "bench",
-		Title: "bench todo", Status: events.StatusPending, Priority: events.PriorityNormal, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)})
+	return ser.Serialize(ctx, events.TodoCreated{TodoID: zeroID, UserID: pgbenchUser, Title: pgbenchTitle,
+		Status: events.StatusPending, Priority: events.PriorityNormal, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 }
 
 func (b *bench) limit(ctx context.Context, rep *Report) error {
@@ -120,10 +132,10 @@ func (b *bench) limit(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTopic(ctx, b.c.Bootstrap, pgbenchAggregate+".events"); err != nil {
+	script, err := pgbenchScript(payload)
+	if err != nil {
 		return err
 	}
-	script := pgbenchScript(payload)
 	dir, err := os.MkdirTemp("", "bench-pgbench")
 	if err != nil {
 		return err
@@ -153,6 +165,7 @@ func (b *bench) limit(ctx context.Context, rep *Report) error {
 			return err
 		}
 		b.log.Info("pgbench", "clients", n, "tps", run.PgbenchTPS)
+		b.settle(ctx)
 		lim.Runs = append(lim.Runs, run)
 	}
 	return nil
@@ -170,6 +183,7 @@ func (b *bench) writePath(ctx context.Context, rep *Report) error {
 	}
 	for i := range rep.Limit.Runs {
 		run := &rep.Limit.Runs[i]
+		b.settle(ctx)
 		api, err := b.newAPI(run.Clients)
 		if err != nil {
 			return err
@@ -235,4 +249,27 @@ func (b *bench) idle(ctx context.Context, rep *Report) error {
 	u := cpuBetween(cpu0, sampleCPU(comps))
 	rep.Idle = &u
 	return nil
+}
+
+// settle waits until the consumers have applied what earlier runs wrote: their handled counters
+// unchanged for 3 s (at most 3 minutes), so that a run does not share the machine with the last
+// one's backlog.
+func (b *bench) settle(ctx context.Context) {
+	deadline := time.Now().Add(3 * time.Minute)
+	last, still := -1.0, 0
+	for still < 3 && time.Now().Before(deadline) && ctx.Err() == nil {
+		var sum float64
+		for _, g := range groups {
+			if m, err := scrape(ctx, g.Metrics, "consumer_events_handled_total", "consumer_events_duplicate_total"); err == nil {
+				sum += m["consumer_events_handled_total"] + m["consumer_events_duplicate_total"]
+			}
+		}
+		if sum == last {
+			still++
+		} else {
+			still = 0
+		}
+		last = sum
+		time.Sleep(time.Second)
+	}
 }

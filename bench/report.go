@@ -69,7 +69,7 @@ func (r *Report) markdown() string {
 
 	if r.Limit != nil {
 		p("## The limit (pgbench) and the write path\n\n")
-		p("pgbench runs todo-api's own statements for `POST /v1/todos` (`todo.CreateStatements`), `-M prepared`, on the same cluster, while the connector relays them (to `%s.events`, which no consumer reads). The API runs closed loop at the same concurrency.\n\n", pgbenchAggregate)
+		p("pgbench runs todo-api's own statements for `POST /v1/todos` (`todo.CreateStatements`), `-M prepared`, on the same cluster, while the connector relays them to `todos.task.events` and notifier and analytics apply them (each payload a real TodoCreated with the transaction's todo id), as for the API's. The API runs closed loop at the same concurrency.\n\n")
 		p("| clients | pgbench tx/s | API tx/s | API / pgbench | API latency p50 / p99 ms | CPU during pgbench | CPU during the API run |\n|---|---|---|---|---|---|---|\n")
 		for _, run := range r.Limit.Runs {
 			p("| %d | %.0f | %.0f | %.0f %% | %.1f / %.1f | %s | %s |\n", run.Clients, run.PgbenchTPS, run.APITPS, run.Ratio*100, run.API.P50, run.API.P99, topCPU(run.PgbenchCPU, 4), topCPU(run.APICPU, 4))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/todocdc/pipeline/internal/events"
@@ -67,12 +68,24 @@ func (s *Store) Create(ctx context.Context, userID, title, priority string, also
 		return Todo{}, fmt.Errorf("new todo id: %w", err)
 	}
 	t := Todo{ID: id, UserID: userID, Title: title, Status: events.StatusPending, Priority: prio, CreatedAt: now, UpdatedAt: now, Version: 1}
+	m, err := s.message(ctx, t.Created(), now)
+	if err != nil {
+		return Todo{}, err
+	}
+	if also == nil {
+		done, err := s.createPipelined(ctx, t, m)
+		if err != nil {
+			return Todo{}, err
+		}
+		if done {
+			return t, nil
+		}
+	}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.NamedExecContext(ctx, `INSERT INTO todos (`+todoColumns+`)
-			VALUES (:id, :user_id, :title, :status, :priority, :created_at, :updated_at, :completed_at, :version)`, t); err != nil {
+		if _, err := tx.ExecContext(ctx, insertTodoSQL, todoInsertArgs(t)...); err != nil {
 			return fmt.Errorf("insert todo: %w", err)
 		}
-		if err := s.publish(ctx, tx, t.Created(), now); err != nil {
+		if err := outbox.Write(ctx, tx, m); err != nil {
 			return err
 		}
 		return also.run(ctx, tx, t)
@@ -81,6 +94,44 @@ func (s *Store) Create(ctx context.Context, userID, title, priority string, also
 		return Todo{}, err
 	}
 	return t, nil
+}
+
+// createPipelined writes t and its event m (CreateStatements) in one round trip: a pgx batch,
+// which the server runs as one implicit transaction (all or nothing, committed at its Sync), so
+// the request holds a connection for one round trip instead of five (BEGIN, three statements,
+// COMMIT). done is false when the pool's connections are not pgx's (nothing was sent).
+func (s *Store) createPipelined(ctx context.Context, t Todo, m outbox.Message) (done bool, err error) {
+	if err := outbox.Validate(m); err != nil {
+		return true, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(insertTodoSQL, todoInsertArgs(t)...)
+	b.Queue(outbox.InsertSQL, m.InsertArgs()...)
+	b.Queue(outbox.DeleteSQL, m.ID)
+	done, err = s.sendBatch(ctx, b)
+	if err != nil {
+		return true, fmt.Errorf("create todo %s: %w", t.ID, err)
+	}
+	return done, nil
+}
+
+// sendBatch sends b on one of the pool's connections as one implicit transaction; done is false
+// (and nothing sent) when the connection is not pgx's.
+func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch) (done bool, err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return true, fmt.Errorf("connection: %w", err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(interface{ Conn() *pgx.Conn })
+		if !ok {
+			return nil
+		}
+		done = true
+		return c.Conn().SendBatch(ctx, b).Close()
+	})
+	return done, err
 }
 
 // Get returns userID's todo id.
@@ -209,22 +260,31 @@ func lockTodo(ctx context.Context, tx *sqlx.Tx, userID string, id uuid.UUID) (To
 
 // publish encodes ev and writes it to the outbox inside tx.
 func (s *Store) publish(ctx context.Context, tx *sqlx.Tx, ev events.Event, at time.Time) error {
+	m, err := s.message(ctx, ev, at)
+	if err != nil {
+		return err
+	}
+	return outbox.Write(ctx, tx, m)
+}
+
+// message encodes ev into its outbox row.
+func (s *Store) message(ctx context.Context, ev events.Event, at time.Time) (outbox.Message, error) {
 	payload, err := s.ser.Serialize(ctx, ev)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", ev.EventType(), err)
+		return outbox.Message{}, fmt.Errorf("encode %s: %w", ev.EventType(), err)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return fmt.Errorf("new event id: %w", err)
+		return outbox.Message{}, fmt.Errorf("new event id: %w", err)
 	}
-	return outbox.Write(ctx, tx, outbox.Message{
+	return outbox.Message{
 		ID:            id,
 		AggregateType: events.AggregateType,
 		AggregateID:   ev.AggregateID(),
 		EventType:     ev.EventType(),
 		Payload:       payload,
 		CreatedAt:     at,
-	})
+	}, nil
 }
 
 // inTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
