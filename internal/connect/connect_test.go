@@ -297,3 +297,35 @@ func TestWaitResumedWaitsOutThePausedState(t *testing.T) {
 		t.Fatalf("%+v, %v after %d polls", s, err, n.Load())
 	}
 }
+
+// AlterOffsets sends KIP-875's PATCH body, and an offset read back keeps a 64-bit LSN exact.
+func TestAlterOffsetsAndExactLSN(t *testing.T) {
+	var body string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPatch && r.URL.Path == "/connectors/x/offsets":
+			b, _ := io.ReadAll(r.Body)
+			body = string(b)
+			io.WriteString(w, `{"message":"altered"}`)
+		case r.Method == http.MethodGet && r.URL.Path == "/connectors/x/offsets":
+			io.WriteString(w, `{"offsets":[{"partition":{"server":"todos"},"offset":{"lsn":18446744073709551615}}]}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := c.AlterOffsets(context.Background(), "x", []Offset{{Partition: map[string]any{"server": "todos"},
+		Offset: map[string]any{"lsn": uint64(1) << 60, "messageType": "INSERT"}}})
+	if err != nil || msg != "altered" ||
+		body != `{"offsets":[{"partition":{"server":"todos"},"offset":{"lsn":1152921504606846976,"messageType":"INSERT"}}]}` {
+		t.Fatalf("AlterOffsets: %q %v, body %s", msg, err, body)
+	}
+	offs, err := c.Offsets(context.Background(), "x")
+	if err != nil || offs[0].Offset["lsn"] != json.Number("18446744073709551615") {
+		t.Fatalf("Offsets: %v %v", offs, err)
+	}
+}

@@ -227,3 +227,15 @@ func SkipOffset(committed map[string]any, s Stream, i int) (map[string]any, erro
 	}
 	return off, nil
 }
+
+// AtLSN lists the inserts of s at lsn. More than one share an LSN when one WAL record wrote them
+// (COPY, heap_multi_insert).
+func AtLSN(s Stream, lsn pglogrepl.LSN) Stream {
+	var out Stream
+	for _, c := range s {
+		if c.Kind == Insert && c.LSN == lsn {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -47,11 +47,14 @@ type stuckReport struct {
 	Event     *relay.Event    `json:"event,omitempty"`         // the event that blocks the relay
 	Reason    string          `json:"reason,omitempty"`        // why it is that one
 	Isolate   bool            `json:"needs_isolation"`         // skip must first let the events before it through
-	Note      string          `json:"note,omitempty"`
-	offset    connect.Offset  // the committed offset, as Connect has it
-	config    connect.Config  // the connector's config
-	stream    relay.Stream    // the pending changes (Event.Index points into it)
-	router    relay.Router    // the connector's Outbox Event Router settings
+	// SharedOffset lists the events that share the committed offset's LSN, when more than one
+	// does: Debezium 3.6 cannot resume between them (dbz#1554) and skip refuses.
+	SharedOffset []relay.Event  `json:"events_sharing_the_offset_lsn,omitempty"`
+	Note         string         `json:"note,omitempty"`
+	offset       connect.Offset // the committed offset, as Connect has it
+	config       connect.Config // the connector's config
+	stream       relay.Stream   // the pending changes (Event.Index points into it)
+	router       relay.Router   // the connector's Outbox Event Router settings
 }
 
 // diagnose finds whether the connector is stuck and on which event: the failed task's trace,
@@ -123,6 +126,16 @@ func (a *app) diagnose(ctx context.Context, c *connect.Client, name string, limi
 		return r, err
 	}
 	r.Pending = len(evs)
+	// Events sharing the committed LSN (a COPY): Debezium 3.6 resumes after all of them, however
+	// many it delivered (dbz#1554). A restart, ours included, would lose the undelivered ones.
+	if at, err := r.router.Events(relay.AtLSN(stream, pos.Processed)); err == nil && len(at) > 1 && pos.MessageType == "INSERT" {
+		r.SharedOffset = at
+		r.Stuck = tr.Send
+		r.Note = fmt.Sprintf("%d events share LSN %s, the committed offset's (a COPY into the outbox): Debezium 3.6 records no position "+
+			"inside one LSN and resumes after all of them, so it would lose those it has not delivered, the blocking one with them "+
+			"(dbz#1554, fixed in Debezium 3.7.0). Nothing here can move between them: see README, \"A stuck relay\"", len(at), pos.Processed)
+		return r, nil
+	}
 	if len(evs) == 0 {
 		r.Note = "no undelivered outbox event in the slot after the committed offset: the task failed on something else than an event"
 		return r, nil
@@ -268,6 +281,9 @@ func printStuck(w io.Writer, r stuckReport) {
 			fmt.Fprintf(w, "  %d undelivered event(s) ahead of it (the failed Kafka transaction held them): skip delivers them first\n", len(r.Before))
 		}
 	}
+	for _, e := range r.SharedOffset {
+		fmt.Fprintf(w, "  at the committed LSN %s: outbox id %s, key %q, topic %q, %d payload bytes\n", e.LSN, e.ID, e.Key, e.Topic, e.Size)
+	}
 	if r.Note != "" {
 		fmt.Fprintf(w, "  %s\n", r.Note)
 	}
@@ -387,6 +403,9 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 		return res, err
 	}
 	res.Status = r.Status
+	if len(r.SharedOffset) > 0 {
+		return res, errors.New(r.Note)
+	}
 	if !r.Stuck || r.Event == nil {
 		return res, fmt.Errorf("connector %s is not stuck on an event: %s", name, r.Note)
 	}
@@ -410,8 +429,11 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 		return res, nil
 	}
 
-	orig := r.config
-	changed := false // the connector runs with the isolation config
+	orig, interrupted := originalConfig(r.config)
+	changed := interrupted // the connector runs with the isolation config
+	if interrupted {
+		step("the connector still had the isolation config of an interrupted skip: its own config is restored at the end")
+	}
 	defer func() {
 		if changed {
 			// leave the connector with its own config whatever happened
@@ -427,13 +449,8 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 		if err := a.stopWait(ctx, c, name, o.wait); err != nil {
 			return res, err
 		}
-		iso := connect.Config{}
-		for k, v := range orig {
-			iso[k] = v
-		}
-		iso["max.batch.size"] = isolateBatchSize
 		changed = true
-		if _, err := c.PutConfig(ctx, name, iso); err != nil {
+		if _, err := c.PutConfig(ctx, name, isolationConfig(orig)); err != nil {
 			return res, err
 		}
 		if err := c.Resume(ctx, name); err != nil {
@@ -445,6 +462,9 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 		}
 		if r, err = a.diagnose(ctx, c, name, o.limit); err != nil {
 			return res, err
+		}
+		if len(r.SharedOffset) > 0 {
+			return res, errors.New(r.Note)
 		}
 		if r.Event == nil || !r.Stuck {
 			return res, fmt.Errorf("after isolation the connector is not stuck on an event: %s", r.Note)
@@ -507,6 +527,42 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 	}
 	step("resumed: %s", res.Status)
 	return res, nil
+}
+
+// isolatingKey marks a config skip changed for isolation; its value is the connector's own
+// max.batch.size ("" when unset). A skip interrupted while isolating leaves it, and the next skip
+// (or connectors apply) restores the connector's own config. Connect passes a key it does not
+// know to the connector, which ignores it.
+const isolatingKey = "pipelinectl.skip.isolating.max.batch.size"
+
+// isolationConfig is cfg with max.batch.size=1 and the marker that remembers cfg's own value.
+func isolationConfig(cfg connect.Config) connect.Config {
+	iso := connect.Config{}
+	for k, v := range cfg {
+		iso[k] = v
+	}
+	iso[isolatingKey] = cfg["max.batch.size"]
+	iso["max.batch.size"] = isolateBatchSize
+	return iso
+}
+
+// originalConfig undoes isolationConfig: cfg itself when it holds no marker.
+func originalConfig(cfg connect.Config) (orig connect.Config, wasIsolating bool) {
+	own, ok := cfg[isolatingKey]
+	if !ok {
+		return cfg, false
+	}
+	orig = connect.Config{}
+	for k, v := range cfg {
+		if k != isolatingKey {
+			orig[k] = v
+		}
+	}
+	delete(orig, "max.batch.size")
+	if own != "" {
+		orig["max.batch.size"] = own
+	}
+	return orig, true
 }
 
 // firstInsert is the index of the first outbox insert of s, or -1.

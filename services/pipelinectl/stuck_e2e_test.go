@@ -13,6 +13,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/connectors"
@@ -249,8 +251,8 @@ func testSkip(t *testing.T, flags ...string) {
 		t.Fatalf("isolated %t, want %t", isolated, st.Isolate || len(flags) > 0)
 	}
 	t.Logf("skip --yes took %.1fs:\n%s", time.Since(skipped).Seconds(), out)
-	if cfg, err := r.c.Config(ctx, r.name); err != nil || cfg["max.batch.size"] != "" {
-		t.Fatalf("the connector's config was not restored: max.batch.size=%q %v", cfg["max.batch.size"], err)
+	if cfg, err := r.c.Config(ctx, r.name); err != nil || cfg["max.batch.size"] != "" || cfg[isolatingKey] != "" {
+		t.Fatalf("the connector's config was not restored: max.batch.size=%q %s=%q %v", cfg["max.batch.size"], isolatingKey, cfg[isolatingKey], err)
 	}
 
 	// every good event exactly once, in commit order; then one more transaction still flows
@@ -336,4 +338,53 @@ func onlyDLQEntry(ctx context.Context, t *testing.T, ce consumertest.Env, topic 
 		t.Fatalf("DLQ %s holds %d records, want one", topic, len(entries))
 	}
 	return entries[0]
+}
+
+// TestE2EConnectorsSkipRefusesEventsSharingAnLSN copies three rows into the outbox in one COPY
+// (one WAL record: the three events share an LSN), the middle one too large: Debezium 3.6's offset
+// cannot point between them (dbz#1554), so skip must refuse, say why, record nothing on the DLQ
+// and leave the connector with its own config.
+func TestE2EConnectorsSkipRefusesEventsSharingAnLSN(t *testing.T) {
+	env := e2eEnv(t)
+	r := newStuckRelay(t, env)
+	ce := consumertest.LoadEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	rows := [][]any{}
+	bad := uuid.New()
+	for i, id := range []uuid.UUID{uuid.New(), bad, uuid.New()} {
+		payload := []byte{0, 0, 0, 0, 1, 2, 'o', 'k'}
+		if id == bad {
+			payload = append([]byte{0, 0, 0, 0, 1}, make([]byte, 2_000_000)...)
+		}
+		rows = append(rows, []any{id, r.topic, fmt.Sprintf("copy-%d", i), events.TypeCreated, payload, time.Now().UTC()})
+	}
+	conn, err := r.table.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Raw(func(dc any) error {
+		_, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{r.table.Schema, "outbox"},
+			[]string{"id", "aggregate_type", "aggregate_id", "event_type", "payload", "created_at"}, pgx.CopyFromRows(rows))
+		return err
+	}); err != nil {
+		t.Fatalf("COPY into the outbox: %v", err)
+	}
+	if err := (&app{}).waitFailed(ctx, r.c, r.name, 2*time.Minute); err != nil {
+		t.Fatalf("the relay did not fail on the 2 MB event: %v", err)
+	}
+
+	code, out, stderr := runCLI(t, env, "connectors", "skip", r.name, "--yes", "--dlq-topic", r.dlq)
+	t.Logf("skip --yes: exit %d\n%s", code, out)
+	if code != exitFailure || !strings.Contains(out, "share LSN") || !strings.Contains(out, "dbz#1554") {
+		t.Fatalf("skip of an event sharing its LSN: exit %d, want %d and the reason\nstdout:\n%s\nstderr:\n%s", code, exitFailure, out, stderr)
+	}
+	if entries, err := dlq.Read(ctx, ce.Bootstrap, r.dlq); err != nil || len(entries) != 0 {
+		t.Fatalf("the refused skip recorded %d DLQ records (%v)", len(entries), err)
+	}
+	if cfg, err := r.c.Config(ctx, r.name); err != nil || cfg["max.batch.size"] != "" || cfg[isolatingKey] != "" {
+		t.Fatalf("the connector's config was not restored: max.batch.size=%q %v", cfg["max.batch.size"], err)
+	}
 }
