@@ -99,6 +99,12 @@ func NewDeserializerWithReaders(reg Registry, readerTexts ...string) (*Deseriali
 // Deserialize decodes one wire-format record. The writer schema is fetched once per id: concurrent
 // calls with an id not yet seen share one registry request. On error, the returned Decoded carries
 // the schema id when the header could be read, for dead-letter headers.
+//
+// Any bytes and any writer schema the registry holds give an event or a permanent error, never a
+// panic or unbounded memory: the body is decoded by package resolve within its limits (lengths and
+// block counts against the bytes left, resolve.MaxDepth, resolve.MaxZeroSizeItems; a broken limit
+// is ErrDecode), writer fields the reader schema lacks are checked and skipped rather than kept,
+// and a writer schema that admits no finite value is ErrUnsupportedSchema.
 func (d *Deserializer) Deserialize(ctx context.Context, data []byte) (Decoded, error) {
 	id, body, err := parseHeader(data)
 	if err != nil {
