@@ -453,8 +453,9 @@ func deleteGroup(t *testing.T, group string) {
 // test's own, every kind of record it cannot apply: not the wire format, an unknown schema id, a
 // body cut short, no ce_id, a ce_type whose record is not the writer's; and one it has no handler
 // for. Each bad one is recorded in dead_letters once, with its error, and nothing else is written
-// for it; the unknown type is skipped; the valid record behind them is applied, its duplicate
-// skipped; the process does not stop until told to (exit 0).
+// for it; the unknown type is skipped; a valid record in an aborted Kafka transaction is never
+// read (read_committed); the valid record behind them is applied, its duplicate skipped; the
+// process does not stop until told to (exit 0).
 func TestPythonConsumerDeadLettersBadRecordsAndGoesOn(t *testing.T) {
 	root := repoDir(t)
 	venv := installPythonConsumer(t, root)
@@ -502,8 +503,14 @@ func TestPythonConsumerDeadLettersBadRecordsAndGoesOn(t *testing.T) {
 	for _, b := range bad {
 		ms = append(ms, b.m)
 	}
+	consumertest.Publish(t, consumertest.Producer(t, env), ms...)
+	// A valid event of another todo in a Kafka transaction that is aborted: a read_committed
+	// reader never sees it (a read_uncommitted one would apply it).
+	aborted := events.TodoCreated{TodoID: uuid.NewString(), UserID: ev.UserID, Title: "aborted", Status: events.StatusPending,
+		CreatedAt: ev.CreatedAt, Priority: events.PriorityNormal}
+	produceAborted(t, consumertest.Record(topic, uuid.NewString(), aborted, consumertest.Encode(t, ser, aborted)))
 	dup := *good
-	consumertest.Publish(t, consumertest.Producer(t, env), append(ms, good, &dup)...)
+	consumertest.Publish(t, consumertest.Producer(t, env), good, &dup)
 
 	db := filepath.Join(t.TempDir(), "todos.sqlite")
 	p := startPythonConsumer(t, root, venv, pythonGroup(t), db, "TOPIC="+topic)
@@ -536,6 +543,11 @@ func TestPythonConsumerDeadLettersBadRecordsAndGoesOn(t *testing.T) {
 	}
 	if len(ofKeys(p.lines(), "skipped: no handler for this type", keys)) != 1 {
 		t.Errorf("the record of type todos.task.archived was not logged as skipped; the log:\n%s", p.output())
+	}
+	for _, l := range p.lines() {
+		if l.Key == aborted.TodoID {
+			t.Errorf("the record of the aborted transaction was read: %+v", l)
+		}
 	}
 	if len(d.Processed) != 1 || len(d.Todos) != 1 {
 		t.Fatalf("processed_events %v and todos %v: want the valid event only", d.Processed, d.Todos)
@@ -591,6 +603,39 @@ func TestPythonConsumerWaitsOutAnUnreachableRegistry(t *testing.T) {
 	p2.stop(t)
 	if d := dumpPythonConsumer(t, root, venv, db); len(d.Processed) != 1 || len(d.DeadLetters) != 0 {
 		t.Errorf("after the registry came back: processed %v, dead letters %v; want the one event applied", d.Processed, d.DeadLetters)
+	}
+}
+
+// produceAborted writes m in a Kafka transaction, flushed to the broker, then aborts it.
+func produceAborted(t *testing.T, m *kafka.Message) {
+	t.Helper()
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap, "transactional.id": "e2e-python-" + uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatalf("init transactions: %v", err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	delivered := make(chan kafka.Event, 1)
+	if err := p.Produce(m, delivered); err != nil {
+		t.Fatalf("produce in a transaction: %v", err)
+	}
+	select {
+	case e := <-delivered:
+		if m, ok := e.(*kafka.Message); !ok || m.TopicPartition.Error != nil {
+			t.Fatalf("the transaction's record was not written: %v", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("the transaction's record was not acknowledged within 30 s")
+	}
+	if err := p.AbortTransaction(ctx); err != nil {
+		t.Fatalf("abort the transaction: %v", err)
 	}
 }
 
