@@ -165,11 +165,20 @@ type envVar struct {
 }
 
 // programEnv parses the Go files of services/<program> for `env:"NAME,required"` and
-// `envDefault:"..."` struct tags (caarlos0/env, the services' configuration).
+// `envDefault:"..."` struct tags (caarlos0/env, the services' configuration), following an
+// embedded struct of an internal package (consumer.EnvConfig) into internal/<package>.
 func programEnv(t *testing.T, program string) map[string]envVar {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join("services", program, "*.go"))
 	vars := map[string]envVar{}
+	envTags(t, filepath.Join("services", program), "", vars)
+	return vars
+}
+
+// envTags adds to vars the env tags of the structs in dir's Go files (only the struct typeName
+// when it is not empty), and those of the internal packages' structs they embed.
+func envTags(t *testing.T, dir, typeName string, vars map[string]envVar) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 	fset := token.NewFileSet()
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -180,8 +189,19 @@ func programEnv(t *testing.T, program string) map[string]envVar {
 			t.Fatal(err)
 		}
 		ast.Inspect(file, func(n ast.Node) bool {
+			if ts, ok := n.(*ast.TypeSpec); ok && typeName != "" && ts.Name.Name != typeName {
+				return false
+			}
 			field, ok := n.(*ast.Field)
-			if !ok || field.Tag == nil {
+			if !ok {
+				return true
+			}
+			if sel, ok := field.Type.(*ast.SelectorExpr); ok && len(field.Names) == 0 {
+				if pkg, ok := sel.X.(*ast.Ident); ok {
+					envTags(t, filepath.Join("internal", pkg.Name), sel.Sel.Name, vars)
+				}
+			}
+			if field.Tag == nil {
 				return true
 			}
 			tag, err := strconv.Unquote(field.Tag.Value)
@@ -199,7 +219,6 @@ func programEnv(t *testing.T, program string) map[string]envVar {
 			return true
 		})
 	}
-	return vars
 }
 
 // reflectTag splits a struct tag into its key:"value" pairs.

@@ -42,3 +42,31 @@ func TestLoadMissingRequired(t *testing.T) {
 		t.Fatalf("want an error naming SAMPLE_URL, got %v", err)
 	}
 }
+
+type embedding struct {
+	sample
+	Own string `env:"OWN" envDefault:"x" usage:"its own"`
+}
+
+// An embedded struct's variables are listed and read like the program's own.
+func TestUsageAndDefaultsFollowEmbeddedStructs(t *testing.T) {
+	var b strings.Builder
+	Usage(&b, embedding{})
+	for _, want := range []string{"SAMPLE_TIMEOUT", "(default 5s)", "OWN"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, b.String())
+		}
+	}
+	type defaults struct {
+		Timeout time.Duration `env:"SAMPLE_TIMEOUT" envDefault:"5s"`
+		Own     string        `env:"OWN" envDefault:"x"`
+	}
+	t.Setenv("OWN", "from the environment")
+	d, err := Defaults[defaults]()
+	if err != nil || d.Timeout != 5*time.Second || d.Own != "x" {
+		t.Fatalf("Defaults: %+v %v, want the tags' defaults whatever the environment says", d, err)
+	}
+	if _, err := Defaults[sample](); err == nil {
+		t.Error("Defaults of a struct with a required variable: no error")
+	}
+}

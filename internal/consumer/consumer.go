@@ -33,9 +33,11 @@ type Decoder interface {
 type Config struct {
 	BootstrapServers string // required
 	GroupID          string // required
-	Topic            string // main topic; default events.Topic
-	RetryTopic       string // default events.RetryTopic
-	DLQTopic         string // default events.DLQTopic
+	// Topic, RetryTopic, DLQTopic, InPlaceAttempts, MaxRetries, RetryDelay and BatchSize default
+	// to EnvConfig's defaults (its envDefault tags), given here too.
+	Topic      string // main topic; default events.Topic
+	RetryTopic string // default events.RetryTopic
+	DLQTopic   string // default events.DLQTopic
 	// InPlaceAttempts is how many times a handler error is tried on one delivery (with backoff)
 	// before the record goes to the retry topic; default 3.
 	InPlaceAttempts int
@@ -65,24 +67,30 @@ type Config struct {
 	Kafka kafka.ConfigMap
 }
 
+// setDefaults fills the zero settings: those a program may set from the environment with
+// EnvConfig's defaults (its tags), the others with the defaults named in Config's comments.
 func (c *Config) setDefaults() {
+	d := envDefaults
 	if c.Topic == "" {
-		c.Topic = events.Topic
+		c.Topic = d.Topic
 	}
 	if c.RetryTopic == "" {
-		c.RetryTopic = events.RetryTopic
+		c.RetryTopic = d.RetryTopic
 	}
 	if c.DLQTopic == "" {
-		c.DLQTopic = events.DLQTopic
+		c.DLQTopic = d.DLQTopic
 	}
 	if c.InPlaceAttempts <= 0 {
-		c.InPlaceAttempts = 3
+		c.InPlaceAttempts = d.InPlaceAttempts
 	}
 	if c.MaxRetries <= 0 {
-		c.MaxRetries = 3
+		c.MaxRetries = d.MaxRetries
 	}
 	if c.RetryDelay <= 0 {
-		c.RetryDelay = 5 * time.Second
+		c.RetryDelay = d.RetryDelay
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = d.BatchSize
 	}
 	c.Backoff = c.Backoff.withDefaults()
 	if c.ShutdownTimeout <= 0 {
@@ -93,9 +101,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 500
-	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = 100
 	}
 }
 

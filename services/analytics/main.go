@@ -26,22 +26,13 @@ import (
 )
 
 type cfg struct {
-	DatabaseURL      string        `env:"DATABASE_URL,required,notEmpty" usage:"PostgreSQL URL of the analytics role (its own database; a search_path parameter picks the schema)"`
-	JWTSecret        string        `env:"JWT_SECRET,required,notEmpty,unset" usage:"HS256 secret of the bearer tokens (the todo API's), at least 32 bytes"`
-	HTTPAddr         string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8082" usage:"address of GET /v1/stats"`
-	BootstrapServers string        `env:"KAFKA_BOOTSTRAP_SERVERS" envDefault:"127.0.0.1:9092" usage:"Kafka bootstrap servers"`
-	RegistryURL      string        `env:"SCHEMA_REGISTRY_URL" envDefault:"http://127.0.0.1:8081/apis/ccompat/v7" usage:"Confluent-compatible Schema Registry URL"`
-	RegistryTimeout  time.Duration `env:"SCHEMA_REGISTRY_TIMEOUT" envDefault:"5s" usage:"timeout of one registry request"`
-	GroupID          string        `env:"GROUP_ID" envDefault:"analytics" usage:"consumer group id"`
-	Topic            string        `env:"TOPIC" envDefault:"todos.task.events" usage:"topic to consume"`
-	RetryTopic       string        `env:"RETRY_TOPIC" envDefault:"todos.task.events.retry" usage:"retry topic (consumed too)"`
-	DLQTopic         string        `env:"DLQ_TOPIC" envDefault:"todos.task.events.dlq" usage:"dead-letter topic"`
-	InPlaceAttempts  int           `env:"IN_PLACE_ATTEMPTS" envDefault:"3" usage:"handler attempts per delivery before the retry topic"`
-	MaxRetries       int           `env:"MAX_RETRIES" envDefault:"3" usage:"rounds through the retry topic before the DLQ"`
-	BatchSize        int           `env:"BATCH_SIZE" envDefault:"100" usage:"most records of one partition applied in one database transaction (1: one transaction per record)"`
-	RetryDelay       time.Duration `env:"RETRY_DELAY" envDefault:"5s" usage:"delay before a retried record is consumed again (doubles each round)"`
-	MetricsAddr      string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9102" usage:"address of /metrics, /healthz, /readyz"`
-	LogLevel         slog.Level    `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
+	consumer.EnvConfig            // Kafka, registry, topics, retries, batch size
+	DatabaseURL        string     `env:"DATABASE_URL,required,notEmpty" usage:"PostgreSQL URL of the analytics role (its own database; a search_path parameter picks the schema)"`
+	JWTSecret          string     `env:"JWT_SECRET,required,notEmpty,unset" usage:"HS256 secret of the bearer tokens (the todo API's), at least 32 bytes"`
+	HTTPAddr           string     `env:"HTTP_ADDR" envDefault:"127.0.0.1:8082" usage:"address of GET /v1/stats"`
+	GroupID            string     `env:"GROUP_ID" envDefault:"analytics" usage:"consumer group id"`
+	MetricsAddr        string     `env:"METRICS_ADDR" envDefault:"127.0.0.1:9102" usage:"address of /metrics, /healthz, /readyz"`
+	LogLevel           slog.Level `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
 }
 
 //go:embed migrations/*.sql
@@ -83,13 +74,7 @@ func run(ctx context.Context, c cfg, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
 	}
-	svc, err := consumer.OpenService(ctx, consumer.ServiceConfig{
-		Config: consumer.Config{BootstrapServers: c.BootstrapServers, GroupID: c.GroupID, Topic: c.Topic,
-			RetryTopic: c.RetryTopic, DLQTopic: c.DLQTopic, InPlaceAttempts: c.InPlaceAttempts,
-			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay, BatchSize: c.BatchSize},
-		DatabaseURL: c.DatabaseURL, RegistryURL: c.RegistryURL, RegistryTimeout: c.RegistryTimeout,
-		MetricsAddr: c.MetricsAddr, Log: log,
-	}, setup(log), func(*sql.DB) *consumer.Router { return routes() })
+	svc, err := consumer.OpenService(ctx, c.Service(c.GroupID, c.DatabaseURL, c.MetricsAddr, log), setup(log), func(*sql.DB) *consumer.Router { return routes() })
 	if err != nil {
 		ln.Close()
 		return err

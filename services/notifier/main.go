@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/todocdc/pipeline/internal/config"
 	"github.com/todocdc/pipeline/internal/consumer"
@@ -22,20 +21,11 @@ import (
 )
 
 type cfg struct {
-	DatabaseURL      string        `env:"DATABASE_URL,required,notEmpty" usage:"PostgreSQL URL of the notifier role (its own database; a search_path parameter picks the schema)"`
-	BootstrapServers string        `env:"KAFKA_BOOTSTRAP_SERVERS" envDefault:"127.0.0.1:9092" usage:"Kafka bootstrap servers"`
-	RegistryURL      string        `env:"SCHEMA_REGISTRY_URL" envDefault:"http://127.0.0.1:8081/apis/ccompat/v7" usage:"Confluent-compatible Schema Registry URL"`
-	RegistryTimeout  time.Duration `env:"SCHEMA_REGISTRY_TIMEOUT" envDefault:"5s" usage:"timeout of one registry request"`
-	GroupID          string        `env:"GROUP_ID" envDefault:"notifier" usage:"consumer group id"`
-	Topic            string        `env:"TOPIC" envDefault:"todos.task.events" usage:"topic to consume"`
-	RetryTopic       string        `env:"RETRY_TOPIC" envDefault:"todos.task.events.retry" usage:"retry topic (consumed too)"`
-	DLQTopic         string        `env:"DLQ_TOPIC" envDefault:"todos.task.events.dlq" usage:"dead-letter topic"`
-	InPlaceAttempts  int           `env:"IN_PLACE_ATTEMPTS" envDefault:"3" usage:"handler attempts per delivery before the retry topic"`
-	MaxRetries       int           `env:"MAX_RETRIES" envDefault:"3" usage:"rounds through the retry topic before the DLQ"`
-	BatchSize        int           `env:"BATCH_SIZE" envDefault:"100" usage:"most records of one partition applied in one database transaction (1: one transaction per record)"`
-	RetryDelay       time.Duration `env:"RETRY_DELAY" envDefault:"5s" usage:"delay before a retried record is consumed again (doubles each round)"`
-	MetricsAddr      string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9101" usage:"address of /metrics, /healthz, /readyz"`
-	LogLevel         slog.Level    `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
+	consumer.EnvConfig            // Kafka, registry, topics, retries, batch size
+	DatabaseURL        string     `env:"DATABASE_URL,required,notEmpty" usage:"PostgreSQL URL of the notifier role (its own database; a search_path parameter picks the schema)"`
+	GroupID            string     `env:"GROUP_ID" envDefault:"notifier" usage:"consumer group id"`
+	MetricsAddr        string     `env:"METRICS_ADDR" envDefault:"127.0.0.1:9101" usage:"address of /metrics, /healthz, /readyz"`
+	LogLevel           slog.Level `env:"LOG_LEVEL" envDefault:"INFO" usage:"DEBUG, INFO, WARN or ERROR"`
 }
 
 //go:embed migrations/*.sql
@@ -68,13 +58,7 @@ Configuration, from the environment:
 }
 
 func run(ctx context.Context, c cfg, log *slog.Logger) error {
-	svc, err := consumer.OpenService(ctx, consumer.ServiceConfig{
-		Config: consumer.Config{BootstrapServers: c.BootstrapServers, GroupID: c.GroupID, Topic: c.Topic,
-			RetryTopic: c.RetryTopic, DLQTopic: c.DLQTopic, InPlaceAttempts: c.InPlaceAttempts,
-			MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay, BatchSize: c.BatchSize},
-		DatabaseURL: c.DatabaseURL, RegistryURL: c.RegistryURL, RegistryTimeout: c.RegistryTimeout,
-		MetricsAddr: c.MetricsAddr, Log: log,
-	}, setup(log), func(*sql.DB) *consumer.Router { return routes(log) })
+	svc, err := consumer.OpenService(ctx, c.Service(c.GroupID, c.DatabaseURL, c.MetricsAddr, log), setup(log), func(*sql.DB) *consumer.Router { return routes(log) })
 	if err != nil {
 		return err
 	}
