@@ -54,7 +54,7 @@ func OpenService(ctx context.Context, sc ServiceConfig, setup func(ctx context.C
 	db.SetMaxIdleConns(sc.DBMaxOpenConns)
 	s := &Service{DB: db, cfg: sc, log: sc.Log}
 	fail := func(err error) (*Service, error) { s.close(); return nil, err }
-	if err := SetupSQL(ctx, db); err != nil {
+	if err := SetupSQL(ctx, db, sc.Log); err != nil {
 		return fail(err)
 	}
 	if setup != nil {

@@ -3,10 +3,14 @@ package consumer
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/todocdc/pipeline/internal/migrate"
 )
 
 // Store runs a handler's effect and the processed-event mark in one transaction.
@@ -20,23 +24,20 @@ type Store interface {
 // connection's search_path names first.
 type SQLStore struct{ DB *sql.DB }
 
-// SetupSQL creates the processed-events table if it is missing. The table belongs to the runtime,
-// not to a service's migrations, so every consumer gets the same one; its primary key (group,
-// event id) is what makes a second delivery a no-op.
-func SetupSQL(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `
-CREATE TABLE IF NOT EXISTS consumer_processed_events (
-    group_id     text        NOT NULL,
-    event_id     text        NOT NULL,
-    event_type   text        NOT NULL,
-    topic        text        NOT NULL,
-    partition    integer     NOT NULL,
-    "offset"     bigint      NOT NULL,
-    processed_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (group_id, event_id)
-)`)
-	if err != nil {
-		return fmt.Errorf("consumer: create consumer_processed_events: %w", err)
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// VersionTable is goose's version table of the runtime's own migrations: apart from the one of a
+// service's migrations (goose_db_version), so their version numbers never meet.
+const VersionTable = "consumer_goose_db_version"
+
+// SetupSQL brings the runtime's tables up to date: its goose migrations (migrations/), among them
+// consumer_processed_events, whose primary key (group, event id) is what makes a second delivery
+// a no-op. The tables belong to the runtime, not to a service's migrations, so every consumer
+// gets the same ones. A database whose table was made before the migration existed keeps it.
+func SetupSQL(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	if err := migrate.UpTable(ctx, db, migrations, "migrations", VersionTable, log); err != nil {
+		return fmt.Errorf("consumer: runtime tables: %w", err)
 	}
 	return nil
 }

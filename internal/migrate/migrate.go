@@ -18,6 +18,12 @@ import (
 // later number landed first) is applied rather than refused: each migration must therefore stand
 // on its own, not depend on the ones numbered just before it being applied first.
 func Up(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, log *slog.Logger) error {
+	return UpTable(ctx, db, fsys, dir, goose.DefaultTablename, log)
+}
+
+// UpTable is Up with its own goose version table: a library's migrations (the consumer
+// runtime's) kept apart from the service's own, whose version numbers they would otherwise share.
+func UpTable(ctx context.Context, db *sql.DB, fsys fs.FS, dir, versionTable string, log *slog.Logger) error {
 	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
 		return fmt.Errorf("migrations folder %s: %w", dir, err)
@@ -26,7 +32,8 @@ func Up(ctx context.Context, db *sql.DB, fsys fs.FS, dir string, log *slog.Logge
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true),
+		goose.WithTableName(versionTable))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
