@@ -162,7 +162,11 @@ type Consumer struct {
 	workers  map[partKey]*worker
 	joined   atomic.Bool
 	lastPoll atomic.Int64
-	fatal    atomic.Pointer[error] // a fatal error of the publisher: Run stops with it
+	// polledNext is, per owned partition, the offset after the last record polled (the lag's
+	// "everything handed out was processed" test). Only Run's poll loop touches it (rebalance
+	// callbacks run inside Poll).
+	polledNext map[partKey]int64
+	fatal      atomic.Pointer[error] // a fatal error of the publisher: Run stops with it
 
 	unroutedMu sync.Mutex
 	unrouted   map[string]bool // the type labels of consumer_events_unrouted_total in use
@@ -289,15 +293,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.log.Warn("fetch", "err", e.TopicPartition.Error)
 				continue
 			}
+			k := partKey{*e.TopicPartition.Topic, e.TopicPartition.Partition}
 			c.mu.Lock()
-			w := c.workers[partKey{*e.TopicPartition.Topic, e.TopicPartition.Partition}]
+			w := c.workers[k]
 			c.mu.Unlock()
 			if w == nil {
 				continue // not ours any more: its new owner reads it from the committed offset
 			}
+			c.polled()[k] = int64(e.TopicPartition.Offset) + 1
 			w.enqueue(e)
 		case *kafka.Stats:
-			c.m.observeStats(e.String(), c.owns)
+			c.m.observeStats(e.String(), c.polledState)
+		case kafka.OffsetsCommitted:
+			c.observeCommit(e)
 		case kafka.Error:
 			if e.IsFatal() {
 				runErr = fmt.Errorf("consumer: fatal Kafka error: %w", e)
@@ -391,6 +399,7 @@ func (c *Consumer) revoked(tps []kafka.TopicPartition, lost bool) {
 			delete(c.workers, k)
 		}
 		c.m.lag.DeleteLabelValues(k.topic, strconv.Itoa(int(k.partition)))
+		delete(c.polled(), k)
 	}
 	left := len(c.workers)
 	c.mu.Unlock()
@@ -412,6 +421,41 @@ func (c *Consumer) owns(topic string, partition int32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.workers[partKey{topic, partition}] != nil
+}
+
+func (c *Consumer) polled() map[partKey]int64 {
+	if c.polledNext == nil {
+		c.polledNext = map[partKey]int64{}
+	}
+	return c.polledNext
+}
+
+// polledState says whether the partition is owned and the offset after its last polled record
+// (-1 when none was polled since its assignment). Poll loop only.
+func (c *Consumer) polledState(topic string, partition int32) (bool, int64) {
+	if !c.owns(topic, partition) {
+		return false, 0
+	}
+	next, ok := c.polled()[partKey{topic, partition}]
+	if !ok {
+		return true, -1
+	}
+	return true, next
+}
+
+// observeCommit sets consumer_last_commit_timestamp_seconds when a commit stored at least one
+// offset (librdkafka's auto-commit skips the call when no offset moved: an idle, caught-up group
+// does not commit).
+func (c *Consumer) observeCommit(e kafka.OffsetsCommitted) {
+	if e.Error != nil {
+		return
+	}
+	for _, tp := range e.Offsets {
+		if tp.Error == nil && tp.Offset >= 0 {
+			c.m.lastCommit.Set(float64(c.now().UnixMilli()) / 1000)
+			return
+		}
+	}
 }
 
 func (c *Consumer) allWorkers() []*worker {
