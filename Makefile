@@ -57,9 +57,15 @@ kafka: ## Kafka's own tools on the local stack, settings filled in: make kafka A
 	@scripts/kafka.sh $(ARGS)
 
 .PHONY: unit
-unit: ## unit tests only (no stack needed)
+unit: rules ## unit tests only (no stack needed)
 	$(GO) vet ./...
 	$(GO) test ./...
+
+.PHONY: rules
+rules: ## the Prometheus config and alert rules: promtool check, and the rules' unit tests
+	@command -v promtool >/dev/null || { echo "promtool is missing: scripts/stack.sh install (Debian package prometheus)" >&2; exit 1; }
+	promtool check config monitoring/prometheus.yml monitoring/compose/prometheus.yml
+	promtool test rules monitoring/rules_test.yml
 
 .PHONY: e2e
 e2e: run ## end-to-end tests against the running local stack (starts it if needed)

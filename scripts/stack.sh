@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # scripts/stack.sh — the local stack without Docker: PostgreSQL 15, Kafka 4.3.1 (KRaft, one node),
 # Apicurio Registry 3.3.3 (Confluent-compatible API) and Kafka Connect 4.3.1 with the Debezium PostgreSQL
-# connector 3.6.1.Final, each a local process bound to 127.0.0.1. Everything it installs, configures,
+# connector 3.6.1.Final, plus Prometheus (Debian's package) scraping them, each a local process bound to
+# 127.0.0.1. Everything it installs, configures,
 # writes and logs lives under $REPO/.state (gitignored); Maven downloads are cached in ~/.m2.
 #
 #   scripts/stack.sh install   resolve and unpack the components (idempotent; apt-installs postgresql if missing)
-#   scripts/stack.sh up        install if needed, then start PostgreSQL, Kafka, Apicurio, Connect (each only if down)
-#   scripts/stack.sh down      stop Connect, Apicurio, Kafka, PostgreSQL gracefully (all data kept)
+#   scripts/stack.sh up        install if needed, then start PostgreSQL, Kafka, Apicurio, Connect, Prometheus
+#                              (each only if down; a running Prometheus reloads a changed config)
+#   scripts/stack.sh down      stop Prometheus, Connect, Apicurio, Kafka, PostgreSQL gracefully (all data kept)
 #   scripts/stack.sh status    one line per component; exit 0 if all are up, 1 otherwise
 #   scripts/stack.sh env       print `export NAME=value` lines: eval "$(scripts/stack.sh env)"
-#   scripts/stack.sh start|stop COMPONENT   start or stop one of postgres, kafka, apicurio, connect, connect2
+#   scripts/stack.sh start|stop COMPONENT   start or stop one of postgres, kafka, apicurio, connect, connect2,
+#                              prometheus
 #                              (for outage tests and operators; start assumes the components it needs are up)
 #
 #   WORKERS=2 scripts/stack.sh up            also start a second Connect worker (connect2) in the same group
 #
 # Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083
-# (second worker 8084).
+# (second worker 8084), Prometheus 9090; JMX exporter agents (Prometheus metrics of the JVMs): Kafka 9404,
+# Connect 9405 (second worker 9406). Their configs: monitoring/ (copied to .state/conf on every start).
 # Logs: .state/logs/{postgres,kafka,connect,connect2,apicurio}.log (JVM stdout/stderr in *.out).
 # Configs are rewritten in .state/conf (and .state/postgres/todo-cdc.conf) on every 'up'; a running
 # component picks a change up at the next 'down' + 'up'.
@@ -28,6 +32,7 @@ set -euo pipefail
 KAFKA_VERSION=4.3.1
 DEBEZIUM_VERSION=3.6.1.Final
 APICURIO_VERSION=3.3.3
+JMX_EXPORTER_VERSION=1.0.1 # io.prometheus.jmx:jmx_prometheus_javaagent, the newest on Maven Central
 PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 
@@ -38,6 +43,9 @@ KAFKA_CONTROLLER_PORT=9093
 APICURIO_PORT=8081
 APICURIO_MGMT_PORT=9000
 CONNECT_PORT=8083 # worker N listens on CONNECT_PORT + N - 1 (worker 2: 8084)
+KAFKA_METRICS_PORT=9404
+CONNECT_METRICS_PORT=9405 # worker N: CONNECT_METRICS_PORT + N - 1
+PROMETHEUS_PORT=9090
 # Connect workers in the group todos-connect that 'up' starts: 1 (default) or 2
 WORKERS=${WORKERS:-1}
 [[ "$WORKERS" =~ ^[12]$ ]] || { echo "[stack] ERROR: WORKERS must be 1 or 2, got '$WORKERS'" >&2; exit 2; }
@@ -49,9 +57,14 @@ PLUGIN_DIR="$DIST_DIR/plugins"
 APICURIO_DIST="$DIST_DIR/apicurio"
 KAFKA_DATA="$STATE_DIR/kafka/data"
 POM="$REPO_DIR/scripts/stack/pom.xml"
+MONITORING_DIR="$REPO_DIR/monitoring"
+JMX_DIR="$DIST_DIR/jmx"
+JMX_JAR="$JMX_DIR/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar"
+PROMETHEUS_DATA="$STATE_DIR/prometheus"
 
 DEBEZIUM_ARTIFACT="io.debezium:debezium-connector-postgres:$DEBEZIUM_VERSION:tar.gz:plugin"
 APICURIO_ARTIFACT="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all"
+JMX_ARTIFACT="io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION"
 DEBEZIUM_CONNECTOR_CLASS=io.debezium.connector.postgresql.PostgresConnector
 CONFIG_PROVIDER_CLASSES=org.apache.kafka.common.config.provider.EnvVarConfigProvider,org.apache.kafka.common.config.provider.FileConfigProvider
 
@@ -60,6 +73,7 @@ PG_TIMEOUT=${STACK_PG_TIMEOUT:-60}
 KAFKA_TIMEOUT=${STACK_KAFKA_TIMEOUT:-120}
 APICURIO_TIMEOUT=${STACK_APICURIO_TIMEOUT:-120}
 CONNECT_TIMEOUT=${STACK_CONNECT_TIMEOUT:-150}
+PROMETHEUS_TIMEOUT=${STACK_PROMETHEUS_TIMEOUT:-60}
 
 usage() {
   awk 'NR == 1 { next } /^# shellcheck/ || !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
@@ -108,12 +122,20 @@ install_system_packages() {
   if [[ ! -x "$PG_BIN/initdb" ]]; then
     need+=(postgresql)
   fi
+  # Prometheus and promtool (make test runs promtool test rules). Debian's postinst does not start
+  # the packaged service where policy-rc.d forbids it; this stack runs its own instance on loopback.
+  if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    need+=(prometheus)
+  fi
   if ((${#need[@]})); then
     [[ $EUID -eq 0 ]] || die "missing ${need[*]}: install them (apt-get install ${need[*]}) or run this as root"
     apt_install "${need[@]}" || { tail -n 20 "$LOG_DIR/install.log" >&2; die "apt-get install ${need[*]} failed"; }
     [[ -x "$PG_BIN/initdb" ]] || die "PostgreSQL $PG_MAJOR installed but $PG_BIN/initdb is missing"
     if [[ " ${need[*]} " == *" postgresql "* ]]; then
       disable_debian_cluster
+    fi
+    if [[ " ${need[*]} " == *" prometheus "* ]]; then
+      disable_debian_prometheus
     fi
   fi
   id -u postgres >/dev/null 2>&1 || die "the postgres OS user is missing (it comes with Debian's postgresql package)"
@@ -137,6 +159,16 @@ disable_debian_cluster() {
     fi
     [[ -f "$conf" ]] && echo manual >"$conf"
   done < <(pg_lsclusters -h 2>/dev/null || true)
+}
+
+# Debian's prometheus package enables a service listening on every interface (:9090): where it was
+# started, it is stopped and disabled (this stack's instance binds 127.0.0.1:9090).
+disable_debian_prometheus() {
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  elif [[ -x /etc/init.d/prometheus ]]; then
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
 }
 
 # mvn_resolve DESCRIPTION ARGS... — runs maven offline first (all cached in ~/.m2: no network), online if that fails.
@@ -222,12 +254,20 @@ install_apicurio() {
   log "  Apicurio: $(du -sh "$APICURIO_DIST" | cut -f1) in ${APICURIO_DIST#"$REPO_DIR"/}"
 }
 
+install_jmx_exporter() {
+  [[ -f "$JMX_JAR" ]] && return 0
+  log "resolving the Prometheus JMX exporter agent $JMX_EXPORTER_VERSION with Maven (~3 MB)..."
+  mvn_resolve "JMX exporter" dependency:copy -Dartifact="$JMX_ARTIFACT" -DoutputDirectory="$JMX_DIR"
+  [[ -f "$JMX_JAR" ]] || die "the JMX exporter jar is missing after the Maven run"
+}
+
 is_installed() {
   [[ -x "$PG_BIN/initdb" ]] &&
     [[ -f "$DIST_DIR/kafka/.complete" && "$(<"$DIST_DIR/kafka/.complete")" == "kafka $KAFKA_VERSION pom $(pom_stamp)" ]] &&
     [[ -f "$PLUGIN_DIR/debezium-connector-postgres/.complete" ]] &&
     [[ "$(<"$PLUGIN_DIR/debezium-connector-postgres/.complete")" == "$DEBEZIUM_ARTIFACT" ]] &&
-    [[ -f "$APICURIO_DIST/.complete" && "$(<"$APICURIO_DIST/.complete")" == "$APICURIO_ARTIFACT" ]]
+    [[ -f "$APICURIO_DIST/.complete" && "$(<"$APICURIO_DIST/.complete")" == "$APICURIO_ARTIFACT" ]] &&
+    [[ -f "$JMX_JAR" ]] && command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1
 }
 
 do_install() {
@@ -239,6 +279,7 @@ do_install() {
   install_kafka
   install_debezium
   install_apicurio
+  install_jmx_exporter
   find_java 21 >/dev/null || log "WARNING: Apicurio Registry needs Java 21+, none found: 'up' will fail until one is installed"
   log "install complete in $(elapsed_s "$start")s (state: $STATE_DIR)"
 }
@@ -497,6 +538,16 @@ logger.zk.level = warn
 EOF
 }
 
+# jmx_agent CONFIG PORT — the -javaagent option that serves the JVM's MBeans as Prometheus metrics on
+# $HOST:PORT, by the rules of monitoring/jmx/CONFIG.yml (copied to .state/conf: a running JVM does not
+# depend on the checkout it was started from).
+jmx_agent() {
+  local conf="$CONF_DIR/jmx-$1.yml"
+  [[ -f "$JMX_JAR" ]] || install_jmx_exporter
+  cp "$MONITORING_DIR/jmx/$1.yml" "$conf"
+  printf -- '-javaagent:%s=%s:%s:%s' "$JMX_JAR" "$HOST" "$2" "$conf"
+}
+
 write_kafka_config() {
   mkdir -p "$KAFKA_DATA" "$CONF_DIR"
   cat >"$CONF_DIR/server.properties" <<EOF
@@ -573,6 +624,7 @@ start_kafka() {
   start_bg kafka "$LOG_DIR/kafka.out" env -i -C "$STATE_DIR/kafka" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
     "$java" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    "$(jmx_agent kafka "$KAFKA_METRICS_PORT")" \
     -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
     -Dlog4j2.configurationFile="$CONF_DIR/kafka-log4j2.properties" \
     -cp "$KAFKA_LIB/*" kafka.Kafka "$CONF_DIR/server.properties" ||
@@ -674,6 +726,7 @@ start_apicurio() {
 # worker 2 is "connect2" on the next port (WORKERS=2). Both share the group and its internal topics.
 connect_name() { if [[ "${1:-1}" == 1 ]]; then echo connect; else echo "connect$1"; fi; }
 connect_port() { echo $((CONNECT_PORT + ${1:-1} - 1)); }
+connect_metrics_port() { echo $((CONNECT_METRICS_PORT + ${1:-1} - 1)); }
 
 write_connect_config() { # write_connect_config [N]
   local n=${1:-1} secrets="$STATE_DIR/connect/secrets" name port
@@ -762,6 +815,7 @@ start_connect() { # start_connect [N]
     export DEBEZIUM_DB_USER="$dbz_user" DEBEZIUM_DB_PASSWORD="$dbz_pw"
     start_bg "$name" "$LOG_DIR/$name.out" \
       "$java" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+      "$(jmx_agent connect "$(connect_metrics_port "$n")")" \
       -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
       -Dlog4j2.configurationFile="$CONF_DIR/$name-log4j2.properties" \
       -Dorg.apache.kafka.automatic.config.providers="$CONFIG_PROVIDER_CLASSES" \
@@ -771,7 +825,75 @@ start_connect() { # start_connect [N]
     tail -n 10 "$LOG_DIR/$name.out" >&2
     die "Kafka Connect worker $n did not become ready (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
   fi
+  write_connect_targets
   printf '%-10s up    %-28s started in %ss\n' "$name" "$HOST:$port" "$(elapsed_s "$start")"
+}
+
+# ----------------------------------------------------------------------------------------------------
+# Prometheus (Debian's package): scrapes todo-api, the consumers, Kafka and the Connect workers; alert
+# rules in monitoring/rules.yml (promtool-tested: make unit)
+# ----------------------------------------------------------------------------------------------------
+
+# The config and rules are copied to .state/conf/prometheus; 'up' reloads a running Prometheus when
+# they changed (SIGHUP), after promtool checked them.
+write_prometheus_config() {
+  local dir="$CONF_DIR/prometheus"
+  mkdir -p "$dir" "$PROMETHEUS_DATA"
+  promtool check config "$MONITORING_DIR/prometheus.yml" >>"$LOG_DIR/prometheus.log" 2>&1 ||
+    { tail -n 20 "$LOG_DIR/prometheus.log" >&2; die "Prometheus: monitoring/prometheus.yml does not pass promtool check config"; }
+  PROMETHEUS_CHANGED=""
+  local f
+  for f in prometheus.yml rules.yml; do
+    if ! cmp -s "$MONITORING_DIR/$f" "$dir/$f"; then
+      cp "$MONITORING_DIR/$f" "$dir/$f"
+      PROMETHEUS_CHANGED=1
+    fi
+  done
+  write_connect_targets
+}
+
+# The Connect workers Prometheus scrapes (file_sd: it notices a change by itself): every running one.
+write_connect_targets() {
+  local dir="$CONF_DIR/prometheus" n targets=""
+  mkdir -p "$dir"
+  for n in 1 2; do
+    if is_running "$(connect_name "$n")"; then
+      targets+="${targets:+, }\"$HOST:$(connect_metrics_port "$n")\""
+    fi
+  done
+  printf '[{"targets": [%s]}]\n' "$targets" >"$dir/connect-targets.json.tmp"
+  mv "$dir/connect-targets.json.tmp" "$dir/connect-targets.json"
+}
+
+prometheus_ready() {
+  http_ok "http://$HOST:$PROMETHEUS_PORT/-/ready"
+}
+
+start_prometheus() {
+  local start
+  start=$(now_ms)
+  command -v prometheus >/dev/null 2>&1 || die "prometheus is not installed: scripts/stack.sh install"
+  write_prometheus_config
+  if is_running prometheus; then
+    if [[ -n "$PROMETHEUS_CHANGED" ]]; then
+      kill -HUP "$(pid_of prometheus)" && log "Prometheus: config or rules changed, reloaded"
+    fi
+    wait_until "Prometheus" "$PROMETHEUS_TIMEOUT" "$LOG_DIR/prometheus.log" prometheus_ready ||
+      die "Prometheus is running (pid $(pid_of prometheus)) but does not answer"
+    printf '%-10s up    %-28s already running\n' prometheus "$HOST:$PROMETHEUS_PORT"
+    return 0
+  fi
+  if port_open "$HOST" "$PROMETHEUS_PORT"; then
+    die "Prometheus: port $PROMETHEUS_PORT is already taken by $(port_owner "$PROMETHEUS_PORT") (Debian's service? systemctl disable --now prometheus)"
+  fi
+  start_bg prometheus "$LOG_DIR/prometheus.log" env -i -C "$PROMETHEUS_DATA" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
+    prometheus --config.file="$CONF_DIR/prometheus/prometheus.yml" --storage.tsdb.path="$PROMETHEUS_DATA" \
+    --storage.tsdb.retention.time=3d --web.listen-address="$HOST:$PROMETHEUS_PORT" ||
+    die "Prometheus failed to start (log: $LOG_DIR/prometheus.log)"
+  wait_ready prometheus "Prometheus" "$PROMETHEUS_TIMEOUT" "$LOG_DIR/prometheus.log" prometheus_ready ||
+    die "Prometheus did not become ready (log: $LOG_DIR/prometheus.log)"
+  printf '%-10s up    %-28s started in %ss\n' prometheus "$HOST:$PROMETHEUS_PORT" "$(elapsed_s "$start")"
 }
 
 # ----------------------------------------------------------------------------------------------------
@@ -793,6 +915,7 @@ cmd_up() {
   start_apicurio
   start_connect 1
   if ((WORKERS >= 2)); then start_connect 2; fi
+  start_prometheus
   log "stack up in $(elapsed_s "$start")s — eval \"\$(scripts/stack.sh env)\" for the addresses and passwords"
 }
 
@@ -820,12 +943,14 @@ cmd_one() {
   start:apicurio) start_apicurio ;;
   start:connect) start_connect 1 ;;
   start:connect2) start_connect 2 ;;
+  start:prometheus) start_prometheus ;;
   stop:postgres) stop_postgres ;;
   stop:kafka) stop_component kafka "$HOST:$KAFKA_PORT" 120 ;;
   stop:apicurio) stop_component apicurio "$HOST:$APICURIO_PORT" 30 ;;
-  stop:connect) stop_component connect "$HOST:$CONNECT_PORT" 60 ;;
-  stop:connect2) stop_component connect2 "$HOST:$(connect_port 2)" 60 ;;
-  *) die "usage: scripts/stack.sh start|stop postgres|kafka|apicurio|connect|connect2 (got '$action ${comp}')" ;;
+  stop:connect) stop_component connect "$HOST:$CONNECT_PORT" 60; write_connect_targets ;;
+  stop:connect2) stop_component connect2 "$HOST:$(connect_port 2)" 60; write_connect_targets ;;
+  stop:prometheus) stop_component prometheus "$HOST:$PROMETHEUS_PORT" 30 ;;
+  *) die "usage: scripts/stack.sh start|stop postgres|kafka|apicurio|connect|connect2|prometheus (got '$action ${comp}')" ;;
   esac
 }
 
@@ -833,6 +958,7 @@ cmd_down() {
   lock_stack
   make_state_dirs
   pg_layout
+  stop_component prometheus "$HOST:$PROMETHEUS_PORT" 30
   stop_component connect2 "$HOST:$(connect_port 2)" 60
   stop_component connect "$HOST:$CONNECT_PORT" 60
   stop_component apicurio "$HOST:$APICURIO_PORT" 30
@@ -872,6 +998,12 @@ cmd_status() {
     printf '%-10s up    %-28s pid %s\n' connect2 "http://$HOST:$(connect_port 2)" "$pid"
   elif ((WORKERS >= 2)); then
     printf '%-10s down  %s\n' connect2 "http://$HOST:$(connect_port 2)"
+    ok=1
+  fi
+  if pid=$(pid_of prometheus) && prometheus_ready; then
+    printf '%-10s up    %-28s pid %s\n' prometheus "http://$HOST:$PROMETHEUS_PORT" "$pid"
+  else
+    printf '%-10s down  %s\n' prometheus "http://$HOST:$PROMETHEUS_PORT"
     ok=1
   fi
   return "$ok"

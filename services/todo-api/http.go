@@ -51,6 +51,9 @@ type server struct {
 	ready  func(ctx context.Context) error
 	log    *slog.Logger
 	now    func() time.Time
+	// metrics, when set, counts every answer and serves GET /metrics (Prometheus; not part of the
+	// API, so not in endpoints() nor the OpenAPI document).
+	metrics *httpMetrics
 }
 
 // route is one endpoint; the OpenAPI document must describe exactly these (TestOpenAPIMatchesRoutes).
@@ -81,6 +84,9 @@ func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.endpoints() {
 		mux.Handle(rt.method+" "+rt.path, rt.handler)
+	}
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics.handler)
 	}
 	return s.logRequests(httpapi.JSONErrors(mux))
 }
@@ -303,6 +309,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
+		s.metrics.observe(r.Pattern, rec.status, time.Since(start))
 		s.log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	})

@@ -12,11 +12,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/todocdc/pipeline/internal/auth"
 	"github.com/todocdc/pipeline/internal/config"
@@ -39,6 +42,7 @@ type cfg struct {
 	ReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"5s" usage:"time allowed to read request headers"`
 	IdempotencyTTL    time.Duration `env:"IDEMPOTENCY_KEY_TTL" envDefault:"24h" usage:"how long the response to a request with an Idempotency-Key is kept and replayed to a retry (1m to 720h)"`
 	IdempotencySweep  time.Duration `env:"IDEMPOTENCY_SWEEP_INTERVAL" envDefault:"10m" usage:"how often expired Idempotency-Key records are deleted"`
+	ReplicationSlots  []string      `env:"METRICS_REPLICATION_SLOTS" envDefault:"todos_outbox" usage:"replication slots exported on /metrics (postgres_replication_slot_*), comma-separated; empty: none"`
 }
 
 // validate checks what the types alone do not.
@@ -112,7 +116,17 @@ func run(ctx context.Context, cfg cfg, log *slog.Logger) error {
 	}
 	store := todo.NewStore(db, ser)
 	idem := idempotency.NewStore(db)
-	srv := &server{store: store, keys: idem, keyTTL: cfg.IdempotencyTTL, tokens: keys, log: log, ready: store.Ping, now: time.Now}
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if slots := nonEmpty(cfg.ReplicationSlots); len(slots) > 0 {
+		// The relay's health seen from the database it reads: Prometheus alerts on an inactive or
+		// stalled slot, and on the WAL it retains.
+		promReg.MustRegister(newSlotCollector(db.DB, func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 5*time.Second)
+		}, slots...))
+	}
+	srv := &server{store: store, keys: idem, keyTTL: cfg.IdempotencyTTL, tokens: keys, log: log, ready: store.Ping, now: time.Now,
+		metrics: newHTTPMetrics(promReg)}
 	go sweepKeys(ctx, idem, cfg.IdempotencySweep, log)
 
 	httpSrv := &http.Server{
@@ -165,4 +179,14 @@ func sweepKeys(ctx context.Context, keys expiredDeleter, interval time.Duration,
 			log.InfoContext(ctx, "deleted expired idempotency keys", "count", n)
 		}
 	}
+}
+
+func nonEmpty(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
