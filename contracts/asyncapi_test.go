@@ -317,6 +317,60 @@ func TestMessagesAreTheSchemas(t *testing.T) {
 	walk(d.root)
 }
 
+// TestExamplesAreValid: every example of a message has the headers its message requires, with
+// their constant values, and a payload that is valid Avro JSON for the message's .avsc (encoded
+// with goavro). The AsyncAPI CLI checks neither.
+func TestExamplesAreValid(t *testing.T) {
+	d := load(t)
+	n := 0
+	for name, m := range d.obj(d.root, "components", "messages") {
+		msg := d.deref(m).(node)
+		exs, _ := msg["examples"].([]any)
+		for i, ex := range exs {
+			n++
+			ex := ex.(node)
+			hs := d.headers(msg)
+			got, _ := ex["headers"].(node)
+			for _, h := range hs.required {
+				v, ok := got[h]
+				if !ok {
+					t.Errorf("%s example %d: no header %s", name, i, h)
+				} else if c, ok := hs.props[h]["const"]; ok && v != c {
+					t.Errorf("%s example %d: header %s = %v, the schema's const is %v", name, i, h, v, c)
+				}
+			}
+			for h := range got {
+				if _, ok := hs.props[h]; !ok {
+					t.Errorf("%s example %d: header %s is not in the message's headers", name, i, h)
+				}
+			}
+			file := strings.TrimPrefix(rawRef(d.at(msg, "payload", "schema")), "../schemas/")
+			text, err := fs.ReadFile(schemas.FS, file)
+			if err != nil {
+				t.Fatalf("%s: payload schema %q: %v", name, file, err)
+			}
+			codec, err := goavro.NewCodec(string(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := json.Marshal(ex["payload"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			native, _, err := codec.NativeFromTextual(js)
+			if err == nil {
+				_, err = codec.BinaryFromNative(nil, native)
+			}
+			if err != nil {
+				t.Errorf("%s example %d: the payload %s is not a %s: %v", name, i, js, file, err)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d message examples, want one per event at least", n)
+	}
+}
+
 // TestHeadersAreTheRuntimes: the CloudEvents headers of internal/events (names, constant
 // values, event types), the failure headers the consumer runtime writes on the retry topic and
 // the DLQ, and the replay headers of pipelinectl dlq replay.
