@@ -62,7 +62,8 @@ func main() {
 
 Serves the todo API (POST/GET /v1/todos, GET /v1/todos/{id}, POST /v1/todos/{id}/complete,
 DELETE /v1/todos/{id}) with bearer-token auth, writing every change and its Avro event to the
-transactional outbox in one transaction. Migrations run at start.
+transactional outbox in one transaction. Migrations run at start. The POSTs take an
+Idempotency-Key, complete and delete an If-Match; GET /openapi.yaml (no token) describes it all.
 
 Configuration, from the environment:
 `)
