@@ -171,6 +171,10 @@ func TestETagAndIfMatch(t *testing.T) {
 	if r := send(t, "GET", path, auth, nil); r.Status != 200 || r.Header.Get("ETag") != `"1"` {
 		t.Fatalf("GET: %d ETag %q", r.Status, r.Header.Get("ETag"))
 	}
+	withIfNoneMatch := func(v string) http.Header { h := auth.Clone(); h.Set("If-None-Match", v); return h }
+	if r := send(t, "GET", path, withIfNoneMatch(`"1"`), nil); r.Status != 304 || len(r.Body) != 0 {
+		t.Fatalf("GET If-None-Match \"1\": %d %q; want 304 without a body", r.Status, r.Body)
+	}
 	for _, c := range []struct{ method, path string }{{"DELETE", path}, {"POST", path + "/complete"}} {
 		for _, im := range []string{`"bogus"`, `"2"`, `W/"1"`} {
 			if r := send(t, c.method, c.path, withIfMatch(im), nil); r.Status != 412 || r.Code != "precondition_failed" {
@@ -186,6 +190,9 @@ func TestETagAndIfMatch(t *testing.T) {
 	r := send(t, "POST", path+"/complete", withIfMatch(`"1"`), nil)
 	if r.Status != 200 || r.Header.Get("ETag") != `"2"` {
 		t.Fatalf("complete If-Match \"1\": %d ETag %q %s", r.Status, r.Header.Get("ETag"), r.Body)
+	}
+	if r := send(t, "GET", path, withIfNoneMatch(`"1"`), nil); r.Status != 200 || r.Header.Get("ETag") != `"2"` {
+		t.Fatalf("GET If-None-Match with the stale ETag: %d ETag %q; want 200 with \"2\"", r.Status, r.Header.Get("ETag"))
 	}
 	if r := send(t, "DELETE", path, withIfMatch(`"1"`), nil); r.Status != 412 {
 		t.Fatalf("delete with the stale ETag: %d", r.Status)

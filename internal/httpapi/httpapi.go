@@ -168,7 +168,8 @@ func (h *headerRecorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Precondition is a parsed If-Match header field (RFC 9110 section 13.1.1).
+// Precondition is a parsed If-Match or If-None-Match header field (RFC 9110 sections 13.1.1 and
+// 13.1.2).
 type Precondition struct {
 	Any  bool     // "*": any current representation matches
 	Tags []string // the entity tags listed, quotes and any W/ prefix kept
@@ -188,11 +189,32 @@ func (p Precondition) Matches(etag string) bool {
 	return false
 }
 
+// MatchesWeak reports whether the current entity tag etag satisfies p by the weak comparison
+// (RFC 9110 section 8.8.3.2: W/ prefixes ignored), which If-None-Match uses.
+func (p Precondition) MatchesWeak(etag string) bool {
+	if p.Any {
+		return true
+	}
+	for _, t := range p.Tags {
+		if strings.TrimPrefix(t, "W/") == strings.TrimPrefix(etag, "W/") {
+			return true
+		}
+	}
+	return false
+}
+
 // IfMatch parses the If-Match header fields of h: "*" or a comma-separated list of entity tags
 // (`"xyz"` or `W/"xyz"`, RFC 9110 section 8.8.3). It returns ok false when there is none, and an
 // error when a field is not of that form.
-func IfMatch(h http.Header) (p Precondition, ok bool, err error) {
-	fields := h.Values("If-Match")
+func IfMatch(h http.Header) (p Precondition, ok bool, err error) { return tagList(h, "If-Match") }
+
+// IfNoneMatch parses the If-None-Match header fields of h, of the same form as If-Match.
+func IfNoneMatch(h http.Header) (p Precondition, ok bool, err error) {
+	return tagList(h, "If-None-Match")
+}
+
+func tagList(h http.Header, name string) (p Precondition, ok bool, err error) {
+	fields := h.Values(name)
 	if len(fields) == 0 {
 		return Precondition{}, false, nil
 	}
@@ -207,12 +229,12 @@ func IfMatch(h http.Header) (p Precondition, ok bool, err error) {
 			case validEntityTag(item):
 				p.Tags = append(p.Tags, item)
 			default:
-				return Precondition{}, true, fmt.Errorf("If-Match: %q is not * or an entity tag such as \"3\"", item)
+				return Precondition{}, true, fmt.Errorf("%s: %q is not * or an entity tag such as \"3\"", name, item)
 			}
 		}
 	}
 	if !p.Any && len(p.Tags) == 0 {
-		return Precondition{}, true, errors.New("If-Match: no entity tag")
+		return Precondition{}, true, fmt.Errorf("%s: no entity tag", name)
 	}
 	return p, true, nil
 }

@@ -39,6 +39,12 @@ func TestIfMatch(t *testing.T) {
 			t.Errorf("If-Match %q vs %s: present %v, err %v, match %v; want %v", c.fields, c.current, present, err, p.Matches(c.current), c.match)
 		}
 	}
+	for fields, match := range map[string]bool{`W/"1"`: true, `"1"`: true, `"2", W/"1"`: true, `*`: true, `"2"`: false} {
+		p, present, err := IfNoneMatch(http.Header{"If-None-Match": {fields}})
+		if err != nil || !present || p.MatchesWeak(`"1"`) != match {
+			t.Errorf("If-None-Match %s vs \"1\" (weak): %v %v match %v; want %v", fields, present, err, p.MatchesWeak(`"1"`), match)
+		}
+	}
 	if _, present, err := IfMatch(http.Header{}); present || err != nil {
 		t.Errorf("no If-Match: present %v, err %v", present, err)
 	}

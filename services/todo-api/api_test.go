@@ -164,6 +164,15 @@ func TestETagAndIfMatch(t *testing.T) {
 	if got := doWith(h, "GET", path, alice, "", nil).Header().Get("ETag"); got != `"1"` {
 		t.Fatalf("get ETag = %q", got)
 	}
+	for inm, want := range map[string]int{`"1"`: 304, `W/"1"`: 304, `"0", "1"`: 304, `*`: 304, `"2"`: 200} {
+		rec := doWith(h, "GET", path, alice, "", map[string]string{"If-None-Match": inm})
+		if rec.Code != want || rec.Header().Get("ETag") != `"1"` || (want == 304 && rec.Body.Len() != 0) {
+			t.Errorf("GET If-None-Match %s: %d ETag %q body %q; want %d", inm, rec.Code, rec.Header().Get("ETag"), rec.Body, want)
+		}
+	}
+	if rec := doWith(h, "GET", path, alice, "", map[string]string{"If-None-Match": "1"}); rec.Code != 400 {
+		t.Errorf("GET If-None-Match 1 (no quotes): %d, want 400", rec.Code)
+	}
 	writes := store.writes
 	for _, im := range []string{`"2"`, `W/"1"`, `"0", "3"`} {
 		if rec := doWith(h, "POST", path+"/complete", alice, "", map[string]string{"If-Match": im}); rec.Code != 412 || errorCode(t, rec) != "precondition_failed" {
@@ -184,6 +193,9 @@ func TestETagAndIfMatch(t *testing.T) {
 	done := doWith(h, "POST", path+"/complete", alice, "", map[string]string{"If-Match": `"7", "1"`})
 	if done.Code != 200 || done.Header().Get("ETag") != `"2"` {
 		t.Fatalf("complete If-Match \"1\": %d ETag %q", done.Code, done.Header().Get("ETag"))
+	}
+	if rec := doWith(h, "GET", path, alice, "", map[string]string{"If-None-Match": `"1"`}); rec.Code != 200 || rec.Header().Get("ETag") != `"2"` {
+		t.Fatalf("GET with the old ETag after a change: %d %q; want 200 with \"2\"", rec.Code, rec.Header().Get("ETag"))
 	}
 	if rec := doWith(h, "DELETE", path, alice, "", map[string]string{"If-Match": `"1"`}); rec.Code != 412 {
 		t.Fatalf("delete with the old ETag: %d", rec.Code)

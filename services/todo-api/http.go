@@ -128,9 +128,20 @@ func (s *server) get(w http.ResponseWriter, r *http.Request, userID string) {
 		s.fail(w, r, err)
 		return
 	}
+	inm, present, err := httpapi.IfNoneMatch(r.Header)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, "invalid_precondition", err.Error())
+		return
+	}
 	t, err := s.store.Get(r.Context(), userID, id)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	// A client holding the current version revalidates it without the body (RFC 9110 13.1.2).
+	if present && inm.MatchesWeak(etag(t.Version)) {
+		w.Header().Set("ETag", etag(t.Version))
+		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	writeResponse(w, todoResponse(http.StatusOK, t))
