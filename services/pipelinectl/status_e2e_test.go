@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -363,24 +364,7 @@ func TestE2EStatusConsumerStopped(t *testing.T) {
 			CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 		consumertest.Publish(t, p, consumertest.Record(topic, uuid.NewString(), ev, consumertest.Encode(t, ser, ev)))
 	}
-	start := func() (addr string, stop func()) {
-		svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
-			Config:      consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: topic + ".retry", DLQTopic: topic + ".dlq"},
-			DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, MetricsAddr: "127.0.0.1:0", Log: quietLog()},
-			func(context.Context, *sql.DB) error { return nil },
-			func(*sql.DB) *consumer.Router {
-				r := consumer.NewRouter()
-				consumer.Handle(r, func(context.Context, *sql.Tx, *consumer.Message, events.TodoCreated) error { return nil })
-				return r
-			})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
-		return svc.MetricsAddr(), func() { cancel(); <-done }
-	}
+	start := func() (string, func()) { return startConsumer(t, ce, group, topic, dbURL) }
 	addr, stop := start()
 	t.Cleanup(func() { stop() })
 	hop := "group " + group
@@ -414,6 +398,28 @@ func TestE2EStatusRegistryStopped(t *testing.T) {
 	waitHop(t, env, "registry", detectWithin, "ok again", verdictIs(status.OK), argv...)
 }
 
+// startConsumer runs a consumer service of group on topic (a handler for TodoCreated that does
+// nothing but be applied) with its metrics on a free port; stop ends it and waits.
+func startConsumer(t *testing.T, ce consumertest.Env, group, topic, dbURL string) (addr string, stop func()) {
+	t.Helper()
+	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
+		Config:      consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: topic + ".retry", DLQTopic: topic + ".dlq"},
+		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, MetricsAddr: "127.0.0.1:0", Log: quietLog()},
+		func(context.Context, *sql.DB) error { return nil },
+		func(*sql.DB) *consumer.Router {
+			r := consumer.NewRouter()
+			consumer.Handle(r, func(context.Context, *sql.Tx, *consumer.Message, events.TodoCreated) error { return nil })
+			return r
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	return svc.MetricsAddr(), func() { cancel(); <-done }
+}
+
 func stackCmd(t *testing.T, args ...string) {
 	t.Helper()
 	out, err := exec.Command("../../scripts/stack.sh", args...).CombinedOutput()
@@ -423,3 +429,99 @@ func stackCmd(t *testing.T, args ...string) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestE2ELagReadsZeroWhenCaughtUp: events written in Kafka transactions (as Debezium's
+// exactly-once relay writes them) leave a commit marker after each transaction. Once the consumer
+// has applied them all, consumer_lag_records reads 0 on every partition and status says lag 0,
+// although the committed offsets stay below the end (by the markers).
+func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
+	env := e2eEnv(t)
+	ce := consumertest.LoadEnv(t)
+	topic := consumertest.Topic(t, ce, 3)
+	_, dbURL := consumertest.Schema(t, ce)
+	group := consumertest.Name(t, "e2e")
+	ser := consumertest.Serializer(t, ce)
+
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": ce.Bootstrap, "transactional.id": group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const txs, perTx = 5, 4
+	for range txs {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for range perTx {
+			ev := events.TodoCreated{TodoID: uuid.NewString(), UserID: "lag-e2e", Title: "t", Status: events.StatusPending,
+				CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+			if err := p.Produce(consumertest.Record(topic, uuid.NewString(), ev, consumertest.Encode(t, ser, ev)), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.CommitTransaction(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	addr, stop := startConsumer(t, ce, group, topic, dbURL)
+	t.Cleanup(stop)
+	hc := &http.Client{Timeout: 5 * time.Second}
+	consumertest.Eventually(t, time.Minute, "every event applied and consumer_lag_records 0 on each partition", func() (bool, string) {
+		fams, err := status.Scrape(ctx, hc, "http://"+addr+"/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		var handled float64
+		fams.Each("consumer_events_handled_total", func(_ map[string]string, v float64) { handled += v })
+		lags := map[string]float64{}
+		fams.Each("consumer_lag_records", func(l map[string]string, v float64) {
+			if l["topic"] == topic {
+				lags[l["partition"]] = v
+			}
+		})
+		if handled != txs*perTx || len(lags) != 3 {
+			return false, fmt.Sprintf("handled %v, lag series %v", handled, lags)
+		}
+		for _, v := range lags {
+			if v != 0 {
+				return false, fmt.Sprintf("lag %v", lags)
+			}
+		}
+		return true, ""
+	})
+
+	h, _, _ := waitHop(t, env, "group "+group, detectWithin, "ok with lag 0", verdictIs(status.OK, "lag 0"),
+		"--connector", "todos-outbox", "--group", group+"=http://"+addr, "--dlq-topic", "", "--api-url", "")
+	data, _ := json.Marshal(h.Data)
+	var facts status.GroupFacts
+	if err := json.Unmarshal(data, &facts); err != nil {
+		t.Fatal(err)
+	}
+	markers, written := int64(0), 0
+	for _, pl := range facts.Partitions {
+		if pl.Topic != topic {
+			continue
+		}
+		if pl.Lag != 0 || !pl.Exact {
+			t.Errorf("%s[%d]: lag %d exact %v", pl.Topic, pl.Partition, pl.Lag, pl.Exact)
+		}
+		if pl.End > 0 {
+			written++
+			markers += pl.End - pl.Committed
+			// The last transaction that wrote to the partition left its marker after the last record.
+			if pl.End-pl.Committed < 1 {
+				t.Errorf("%s[%d]: committed %d, end %d: no marker behind the committed offset, the test proves nothing", pl.Topic, pl.Partition, pl.Committed, pl.End)
+			}
+		}
+	}
+	if written == 0 {
+		t.Fatal("no partition of the topic has records")
+	}
+	t.Logf("caught up: lag 0 on every partition, end - committed = %d over %d partitions (commit markers)", markers, written)
+}
