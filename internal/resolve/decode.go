@@ -24,6 +24,15 @@ const (
 	// nulls), so it is bounded here. Items of every other type take at least one byte each,
 	// and a block that declares more of them than the bytes left could hold is refused.
 	MaxZeroSizeItems = 1024
+	// MaxValuesPerByte bounds the work of one datum: a body of n bytes may hold at most
+	// MaxZeroSizeItems + MaxValuesPerByte*n values in all, each record, field value, array item,
+	// map value, union and union branch value counting one, whether kept or skipped. Values that
+	// take bytes are bounded by the body anyway; those that take none are not: a record's fields
+	// may all be null or records of such fields, so a small writer schema of records ten fields
+	// wide, twelve deep, holds 10^12 nulls in a value of zero bytes (decoding it took days). The
+	// most values per byte a value of a realistic schema holds is about 3 (an optional field: a
+	// union and its branch for the index byte); a body beyond the bound is refused (ErrMalformed).
+	MaxValuesPerByte = 4
 )
 
 // infinite is the minimum size of a schema that admits no finite value (a record that must
@@ -36,11 +45,12 @@ const infinite = math.MaxInt64 / 4
 // and a map, []any for an array, the symbol for an enum, []byte for a fixed, nil or
 // map[string]any{key: value} for a union (key: the branch's full name, or its type's name).
 type decoder struct {
-	plan  *Plan
-	buf   []byte
-	pos   int
-	depth int
-	zero  int // zero-size items this datum may still hold
+	plan   *Plan
+	buf    []byte
+	pos    int
+	depth  int
+	zero   int // zero-size items this datum may still hold
+	values int // values this datum may still hold: MaxZeroSizeItems + MaxValuesPerByte per body byte
 }
 
 func (d *decoder) fail(format string, args ...any) error {
@@ -127,6 +137,10 @@ func (d *decoder) block(min int) (int, error) {
 // value reads one value of s. With keep unset it only checks and skips it, allocating nothing:
 // the plan skips writer fields that the reader does not read.
 func (d *decoder) value(s *schema, keep bool) (any, error) {
+	if d.values--; d.values < 0 {
+		return nil, d.fail("more than %d values in a body of %d bytes (MaxZeroSizeItems + MaxValuesPerByte per byte)",
+			MaxZeroSizeItems+MaxValuesPerByte*len(d.buf), len(d.buf))
+	}
 	switch s.kind {
 	case kNull:
 		return nil, nil

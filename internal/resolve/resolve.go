@@ -3,7 +3,8 @@
 // decodes the Avro binary body itself, with limits, because its bodies come from anyone who can
 // write to a topic: every length and block count is checked against the bytes left before
 // anything is allocated for it, values nest at most MaxDepth levels, items that take no bytes
-// are at most MaxZeroSizeItems per datum, and a schema that admits no finite value is refused.
+// are at most MaxZeroSizeItems per datum, a datum holds at most MaxValuesPerByte values per body
+// byte (beyond a first MaxZeroSizeItems), and a schema that admits no finite value is refused.
 // What a Plan decodes therefore allocates in proportion to the body's length, and never panics.
 //
 // Where the specification leaves room, this package reads it as Java's implementation (Apache
@@ -127,8 +128,8 @@ func newPlan(w, r *schema) (p *Plan, err error) {
 // time-millis and time-micros, *big.Rat for decimal. The whole body must be one datum.
 //
 // A body that is not one datum of the writer schema, or breaks a limit (MaxDepth,
-// MaxZeroSizeItems, a length or block count beyond the bytes left), is refused with an error
-// that wraps ErrMalformed and says at which byte. Writer fields that the reader does not read are
+// MaxZeroSizeItems, MaxValuesPerByte, a length or block count beyond the bytes left), is
+// refused with an error that wraps ErrMalformed and says at which byte. Writer fields that the reader does not read are
 // checked but not kept.
 func (p *Plan) Decode(body []byte) (v any, err error) {
 	defer func() {
@@ -137,7 +138,7 @@ func (p *Plan) Decode(body []byte) (v any, err error) {
 			v, err = nil, fmt.Errorf("resolve: %w: internal error: %v", ErrMalformed, r)
 		}
 	}()
-	d := &decoder{plan: p, buf: body, zero: MaxZeroSizeItems}
+	d := &decoder{plan: p, buf: body, zero: MaxZeroSizeItems, values: MaxZeroSizeItems + MaxValuesPerByte*len(body)}
 	native, err := d.value(p.writer, true)
 	if err != nil {
 		return nil, err
