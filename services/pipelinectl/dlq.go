@@ -83,115 +83,147 @@ consumer that had already applied it skips it.`,
 		RunE: group,
 	}
 	cmd.PersistentFlags().StringVar(&topic, "topic", events.DLQTopic, "dead-letter topic")
+	cmd.AddCommand(a.dlqListCmd(&topic), a.dlqShowCmd(&topic), a.dlqReplayCmd(&topic))
+	return cmd
+}
 
+func (a *app) dlqListCmd(topic *string) *cobra.Command {
 	var all bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the dead-lettered records (replayed ones with --all)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			entries, err := a.readDLQ(cmd.Context(), topic)
+			entries, err := a.readDLQ(cmd.Context(), *topic)
 			if err != nil {
 				return err
 			}
-			var out []dlqRecord
+			out := []dlqRecord{}
 			for _, e := range entries {
 				if all || e.ReplayedAt.IsZero() {
 					out = append(out, toDLQRecord(e))
 				}
 			}
-			if out == nil {
-				out = []dlqRecord{}
-			}
-			return a.emit(out, func(w io.Writer) {
-				if len(out) == 0 {
-					fmt.Fprintf(w, "%s: no dead-lettered records to show\n", topic)
-					return
-				}
-				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "OFFSET\tFROM\tEVENT ID\tTYPE\tCLASS\tRETRIES\tFIRST FAILURE\tGROUP\tREPLAYED\tERROR")
-				for _, r := range out {
-					replayed := "-"
-					if r.ReplayedAt != nil {
-						replayed = r.ReplayedAt.Format(time.RFC3339)
-					}
-					fmt.Fprintf(tw, "%d\t%s[%d]@%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Offset, r.OriginalTopic,
-						r.OriginalPartition, r.OriginalOffset, dlqOr(r.EventID, "-"), dlqOr(r.EventType, "-"), r.ErrorClass, r.RetryCount,
-						r.FirstFailure.Format(time.RFC3339), r.Group, replayed, dlqTruncate(r.Error, 80))
-				}
-				tw.Flush()
-			})
+			return a.emit(out, func(w io.Writer) { printDLQList(w, *topic, out) })
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "include records already replayed")
+	return list
+}
 
-	show := &cobra.Command{
+func printDLQList(w io.Writer, topic string, out []dlqRecord) {
+	if len(out) == 0 {
+		fmt.Fprintf(w, "%s: no dead-lettered records to show\n", topic)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OFFSET\tFROM\tEVENT ID\tTYPE\tCLASS\tRETRIES\tFIRST FAILURE\tGROUP\tREPLAYED\tERROR")
+	for _, r := range out {
+		replayed := "-"
+		if r.ReplayedAt != nil {
+			replayed = r.ReplayedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s[%d]@%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Offset, r.OriginalTopic,
+			r.OriginalPartition, r.OriginalOffset, dlqOr(r.EventID, "-"), dlqOr(r.EventType, "-"), r.ErrorClass, r.RetryCount,
+			r.FirstFailure.Format(time.RFC3339), r.Group, replayed, dlqTruncate(r.Error, 80))
+	}
+	tw.Flush()
+}
+
+func (a *app) dlqShowCmd(topic *string) *cobra.Command {
+	return &cobra.Command{
 		Use:   "show OFFSET...",
 		Short: "Show dead-lettered records in full: headers and the decoded event",
 		Args:  args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			offsets, err := parseOffsets(argv)
-			if err != nil {
-				return err
-			}
-			entries, err := a.readDLQ(cmd.Context(), topic)
-			if err != nil {
-				return err
-			}
-			chosen, err := pick(entries, offsets)
+			chosen, err := a.chooseEntries(cmd.Context(), *topic, argv, false)
 			if err != nil {
 				return err
 			}
 			deser := serde.NewDeserializer(serde.NewRegistryClient(a.registryURL, a.timeout))
 			var out []dlqRecord
 			for _, e := range chosen {
-				r := toDLQRecord(e)
-				r.Headers = map[string]string{}
-				for _, h := range e.Headers {
-					r.Headers[h.Key] = string(h.Value)
-				}
-				d, err := deser.Deserialize(cmd.Context(), e.Value)
-				r.SchemaID = d.SchemaID
-				if err != nil {
-					r.DecodeError = err.Error()
-					r.ValueHex = fmt.Sprintf("%x", e.Value[:min(len(e.Value), 256)])
-				} else {
-					r.Event = d.Event
-				}
-				out = append(out, r)
+				out = append(out, decodedDLQRecord(cmd.Context(), deser, e))
 			}
-			return a.emit(out, func(w io.Writer) {
-				for i, r := range out {
-					if i > 0 {
-						fmt.Fprintln(w)
-					}
-					fmt.Fprintf(w, "offset %d (partition %d), written %s, key %q\n", r.Offset, r.Partition, r.Timestamp.UTC().Format(time.RFC3339), r.Key)
-					fmt.Fprintf(w, "  from:     %s[%d] offset %d, group %s\n", r.OriginalTopic, r.OriginalPartition, r.OriginalOffset, r.Group)
-					fmt.Fprintf(w, "  failure:  %s, retry_count %d, first failed %s\n", r.ErrorClass, r.RetryCount, r.FirstFailure.Format(time.RFC3339Nano))
-					fmt.Fprintf(w, "  error:    %s\n", r.Error)
-					if r.ReplayedAt != nil {
-						fmt.Fprintf(w, "  replayed: %s to %s\n", r.ReplayedAt.Format(time.RFC3339Nano), r.ReplayedTo)
-					}
-					if r.DecodeError != "" {
-						fmt.Fprintf(w, "  value:    does not decode (%s); hex %s\n", r.DecodeError, r.ValueHex)
-					} else {
-						fmt.Fprintf(w, "  event:    schema id %d, %+v\n", r.SchemaID, r.Event)
-					}
-					fmt.Fprintln(w, "  headers:")
-					for _, h := range slices.Sorted(maps.Keys(r.Headers)) {
-						fmt.Fprintf(w, "    %s: %s\n", h, dlqTruncate(r.Headers[h], 200))
-					}
-				}
-			})
+			return a.emit(out, func(w io.Writer) { printDLQShow(w, out) })
 		},
 	}
+}
 
-	var (
-		replayAll bool
-		dryRun    bool
-		force     bool
-		to        string
-	)
+// chooseEntries reads the DLQ and returns the entries at the offsets argv names, in that order,
+// or with all (and no offsets) every entry not replayed yet.
+func (a *app) chooseEntries(ctx context.Context, topic string, argv []string, all bool) ([]dlq.Entry, error) {
+	offsets, err := parseOffsets(argv)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := a.readDLQ(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	if !all {
+		return pick(entries, offsets)
+	}
+	var chosen []dlq.Entry
+	for _, e := range entries {
+		if e.ReplayedAt.IsZero() {
+			chosen = append(chosen, e)
+		}
+	}
+	return chosen, nil
+}
+
+// decodedDLQRecord is e with its headers and its value decoded by deser (or kept as hex, up to
+// 256 bytes, with the error).
+func decodedDLQRecord(ctx context.Context, deser *serde.Deserializer, e dlq.Entry) dlqRecord {
+	r := toDLQRecord(e)
+	r.Headers = map[string]string{}
+	for _, h := range e.Headers {
+		r.Headers[h.Key] = string(h.Value)
+	}
+	d, err := deser.Deserialize(ctx, e.Value)
+	r.SchemaID = d.SchemaID
+	if err != nil {
+		r.DecodeError = err.Error()
+		r.ValueHex = fmt.Sprintf("%x", e.Value[:min(len(e.Value), 256)])
+	} else {
+		r.Event = d.Event
+	}
+	return r
+}
+
+func printDLQShow(w io.Writer, out []dlqRecord) {
+	for i, r := range out {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "offset %d (partition %d), written %s, key %q\n", r.Offset, r.Partition, r.Timestamp.UTC().Format(time.RFC3339), r.Key)
+		fmt.Fprintf(w, "  from:     %s[%d] offset %d, group %s\n", r.OriginalTopic, r.OriginalPartition, r.OriginalOffset, r.Group)
+		fmt.Fprintf(w, "  failure:  %s, retry_count %d, first failed %s\n", r.ErrorClass, r.RetryCount, r.FirstFailure.Format(time.RFC3339Nano))
+		fmt.Fprintf(w, "  error:    %s\n", r.Error)
+		if r.ReplayedAt != nil {
+			fmt.Fprintf(w, "  replayed: %s to %s\n", r.ReplayedAt.Format(time.RFC3339Nano), r.ReplayedTo)
+		}
+		if r.DecodeError != "" {
+			fmt.Fprintf(w, "  value:    does not decode (%s); hex %s\n", r.DecodeError, r.ValueHex)
+		} else {
+			fmt.Fprintf(w, "  event:    schema id %d, %+v\n", r.SchemaID, r.Event)
+		}
+		fmt.Fprintln(w, "  headers:")
+		for _, h := range slices.Sorted(maps.Keys(r.Headers)) {
+			fmt.Fprintf(w, "    %s: %s\n", h, dlqTruncate(r.Headers[h], 200))
+		}
+	}
+}
+
+// replayOptions are the flags of dlq replay.
+type replayOptions struct {
+	all, dryRun, force bool
+	to                 string
+}
+
+func (a *app) dlqReplayCmd(topic *string) *cobra.Command {
+	var o replayOptions
 	replay := &cobra.Command{
 		Use:   "replay [OFFSET...] [--all]",
 		Short: "Write dead-lettered records back to their original topic, and record the replay",
@@ -207,70 +239,60 @@ the replayed (older) event as the latest of its key.
 topic, or skipped) and writes nothing.`,
 		Args: args(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			if replayAll == (len(argv) > 0) {
+			if o.all == (len(argv) > 0) {
 				return usagef("give DLQ offsets or --all (not both)")
 			}
-			offsets, err := parseOffsets(argv)
+			chosen, err := a.chooseEntries(cmd.Context(), *topic, argv, o.all)
 			if err != nil {
 				return err
 			}
-			entries, err := a.readDLQ(cmd.Context(), topic)
-			if err != nil {
-				return err
-			}
-			var chosen []dlq.Entry
-			if replayAll {
-				for _, e := range entries {
-					if e.ReplayedAt.IsZero() {
-						chosen = append(chosen, e)
-					}
-				}
-			} else if chosen, err = pick(entries, offsets); err != nil {
-				return err
-			}
-			results := []replayResult{}
-			var todo []dlq.Entry
-			for _, e := range chosen {
-				if !force && !e.ReplayedAt.IsZero() {
-					// a re-run after a replay that failed partway: what was done is skipped
-					r := newReplayResult(e, replaySkipped)
-					r.Topic = e.ReplayedTo
-					r.Reason = fmt.Sprintf("already replayed at %s (--force to replay it again)", e.ReplayedAt.Format(time.RFC3339))
-					results = append(results, r)
-					continue
-				}
-				todo = append(todo, e)
-			}
-			a.warnCompacted(cmd.Context(), todo, to)
-			if dryRun {
-				results = append(results, wouldReplay(todo, to)...)
-				return a.emit(results, func(w io.Writer) { printReplay(w, results) })
-			}
-			var pub *producer.Producer
-			if len(todo) > 0 {
-				if pub, err = producer.New(a.bootstrapServers, a.log, nil); err != nil {
-					return err
-				}
-				defer pub.Close()
-			}
-			done, failed := replayEntries(cmd.Context(), pub, topic, todo, to, a.timeout)
-			results = append(results, done...)
-			if err := a.emit(results, func(w io.Writer) { printReplay(w, results) }); err != nil {
-				return err
-			}
-			if failed != nil {
-				return reported{fmt.Errorf("replay stopped: %w (records replayed before it are recorded: a re-run skips them)", failed)}
-			}
-			return nil
+			return a.replay(cmd.Context(), *topic, chosen, o)
 		},
 	}
-	replay.Flags().BoolVar(&replayAll, "all", false, "replay every record not replayed yet")
-	replay.Flags().BoolVar(&force, "force", false, "replay records that were already replayed")
-	replay.Flags().StringVar(&to, "to", "", "topic to write to (default: each record's original_topic)")
-	replay.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be replayed, write nothing")
+	replay.Flags().BoolVar(&o.all, "all", false, "replay every record not replayed yet")
+	replay.Flags().BoolVar(&o.force, "force", false, "replay records that were already replayed")
+	replay.Flags().StringVar(&o.to, "to", "", "topic to write to (default: each record's original_topic)")
+	replay.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be replayed, write nothing")
+	return replay
+}
 
-	cmd.AddCommand(list, show, replay)
-	return cmd
+// replay replays chosen from the DLQ topic (see dlq replay's help) and prints the outcome of each.
+func (a *app) replay(ctx context.Context, topic string, chosen []dlq.Entry, o replayOptions) error {
+	results := []replayResult{}
+	var todo []dlq.Entry
+	for _, e := range chosen {
+		if !o.force && !e.ReplayedAt.IsZero() {
+			// a re-run after a replay that failed partway: what was done is skipped
+			r := newReplayResult(e, replaySkipped)
+			r.Topic = e.ReplayedTo
+			r.Reason = fmt.Sprintf("already replayed at %s (--force to replay it again)", e.ReplayedAt.Format(time.RFC3339))
+			results = append(results, r)
+			continue
+		}
+		todo = append(todo, e)
+	}
+	a.warnCompacted(ctx, todo, o.to)
+	if o.dryRun {
+		results = append(results, wouldReplay(todo, o.to)...)
+		return a.emit(results, func(w io.Writer) { printReplay(w, results) })
+	}
+	var pub *producer.Producer
+	if len(todo) > 0 {
+		var err error
+		if pub, err = producer.New(a.bootstrapServers, a.log, nil); err != nil {
+			return err
+		}
+		defer pub.Close()
+	}
+	done, failed := replayEntries(ctx, pub, topic, todo, o.to, a.timeout)
+	results = append(results, done...)
+	if err := a.emit(results, func(w io.Writer) { printReplay(w, results) }); err != nil {
+		return err
+	}
+	if failed != nil {
+		return reported{fmt.Errorf("replay stopped: %w (records replayed before it are recorded: a re-run skips them)", failed)}
+	}
+	return nil
 }
 
 // replay outcomes, as dlq replay prints them
