@@ -142,6 +142,28 @@ func (d *decoder) value(s *schema, keep bool) (any, error) {
 			MaxZeroSizeItems+MaxValuesPerByte*len(d.buf), len(d.buf))
 	}
 	switch s.kind {
+	case kRecord, kUnion, kArray, kMap:
+	default:
+		return d.scalar(s, keep)
+	}
+	if d.depth++; d.depth > MaxDepth {
+		return nil, d.fail("values nest deeper than %d levels (MaxDepth)", MaxDepth)
+	}
+	defer func() { d.depth-- }()
+	switch s.kind {
+	case kRecord:
+		return d.record(s, keep)
+	case kUnion:
+		return d.union(s, keep)
+	case kArray:
+		return d.array(s, keep)
+	}
+	return d.mapValue(s, keep)
+}
+
+// scalar reads one value of s, a kind that holds no other value (see value).
+func (d *decoder) scalar(s *schema, keep bool) (any, error) {
+	switch s.kind {
 	case kNull:
 		return nil, nil
 	case kBoolean:
@@ -212,103 +234,109 @@ func (d *decoder) value(s *schema, keep bool) (any, error) {
 		}
 		return s.symbols[i], nil
 	}
-	if d.depth++; d.depth > MaxDepth {
-		return nil, d.fail("values nest deeper than %d levels (MaxDepth)", MaxDepth)
+	return nil, d.fail("schema of kind %s", s.kind) // the parser makes no other kind
+}
+
+// record reads a record's fields in order, keeping those the plan does not skip (see value).
+func (d *decoder) record(s *schema, keep bool) (any, error) {
+	var m map[string]any
+	if keep {
+		m = make(map[string]any, len(s.fields))
 	}
-	defer func() { d.depth-- }()
-	switch s.kind {
-	case kRecord:
-		var m map[string]any
-		if keep {
-			m = make(map[string]any, len(s.fields))
-		}
-		for _, f := range s.fields {
-			k := keep && !d.plan.skip[f]
-			v, err := d.value(f.typ, k)
-			if err != nil {
-				return nil, err
-			}
-			if k {
-				m[f.name] = v
-			}
-		}
-		if !keep {
-			return nil, nil
-		}
-		return m, nil
-	case kUnion:
-		i, err := d.long()
+	for _, f := range s.fields {
+		k := keep && !d.plan.skip[f]
+		v, err := d.value(f.typ, k)
 		if err != nil {
 			return nil, err
 		}
-		if i < 0 || i >= int64(len(s.branches)) {
-			return nil, d.fail("union index %d, not one of its %d branches", i, len(s.branches))
+		if k {
+			m[f.name] = v
 		}
-		b := s.branches[i]
-		v, err := d.value(b, keep)
-		if err != nil || b.kind == kNull || !keep {
+	}
+	if !keep {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// union reads a union's branch index and that branch's value (see value).
+func (d *decoder) union(s *schema, keep bool) (any, error) {
+	i, err := d.long()
+	if err != nil {
+		return nil, err
+	}
+	if i < 0 || i >= int64(len(s.branches)) {
+		return nil, d.fail("union index %d, not one of its %d branches", i, len(s.branches))
+	}
+	b := s.branches[i]
+	v, err := d.value(b, keep)
+	if err != nil || b.kind == kNull || !keep {
+		return nil, err
+	}
+	return map[string]any{writerKey(b): v}, nil
+}
+
+// array reads an array's blocks of items (see value).
+func (d *decoder) array(s *schema, keep bool) (any, error) {
+	var items []any
+	if keep {
+		items = []any{}
+	}
+	for {
+		n, err := d.block(s.items.minSize)
+		if err != nil {
 			return nil, err
 		}
-		return map[string]any{writerKey(b): v}, nil
-	case kArray:
-		var items []any
-		if keep {
-			items = []any{}
+		if n == 0 {
+			return items, nil
 		}
-		for {
-			n, err := d.block(s.items.minSize)
+		if keep {
+			items = slices.Grow(items, n) // amortized: one item per block must not copy per block
+		}
+		for range n {
+			v, err := d.value(s.items, keep)
 			if err != nil {
 				return nil, err
-			}
-			if n == 0 {
-				return items, nil
 			}
 			if keep {
-				items = slices.Grow(items, n) // amortized: one item per block must not copy per block
-			}
-			for range n {
-				v, err := d.value(s.items, keep)
-				if err != nil {
-					return nil, err
-				}
-				if keep {
-					items = append(items, v)
-				}
-			}
-		}
-	case kMap:
-		var m map[string]any
-		if keep {
-			m = map[string]any{}
-		}
-		for {
-			n, err := d.block(1 + s.values.minSize) // a key takes at least its length's byte
-			if err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				if !keep {
-					return nil, nil
-				}
-				return m, nil
-			}
-			for range n {
-				kl, err := d.length("map key")
-				if err != nil {
-					return nil, err
-				}
-				key := d.take(kl)
-				v, err := d.value(s.values, keep)
-				if err != nil {
-					return nil, err
-				}
-				if keep {
-					m[string(key)] = v
-				}
+				items = append(items, v)
 			}
 		}
 	}
-	return nil, d.fail("schema of kind %s", s.kind) // the parser makes no other kind
+}
+
+// mapValue reads a map's blocks of key and value pairs (see value).
+func (d *decoder) mapValue(s *schema, keep bool) (any, error) {
+	var m map[string]any
+	if keep {
+		m = map[string]any{}
+	}
+	for {
+		n, err := d.block(1 + s.values.minSize) // a key takes at least its length's byte
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			if !keep {
+				return nil, nil
+			}
+			return m, nil
+		}
+		for range n {
+			kl, err := d.length("map key")
+			if err != nil {
+				return nil, err
+			}
+			key := d.take(kl)
+			v, err := d.value(s.values, keep)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				m[string(key)] = v
+			}
+		}
+	}
 }
 
 // writerKey is the key of a writer union's value for branch b.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,26 +122,7 @@ func defaultNative(s *schema, d any) (any, error) {
 	bad := func() error { return fmt.Errorf("not a valid %s", s.describe()) }
 	switch s.kind {
 	case kUnion:
-		// Avro 1.12 (AVRO-3649): the default may be a value of any branch; it is read as the
-		// first branch it is a valid value of. Java takes the first branch whose JSON kind fits,
-		// the same branch except where the value does not fit it (5000000000 for ["int","long"]:
-		// Java truncates it to the int 705032704, TestDifferentialJava).
-		var errs []string
-		for _, b := range s.branches {
-			v, err := defaultNative(b, d)
-			if err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
-			if b.kind == kNull {
-				return nil, nil
-			}
-			return map[string]any{b.unionKey(): v}, nil
-		}
-		if len(s.branches) == 0 {
-			return nil, errors.New("a union with no branches has no valid default")
-		}
-		return nil, fmt.Errorf("not a valid value of any branch of %s (%s)", s.describe(), strings.Join(errs, "; "))
+		return defaultUnion(s, d)
 	case kNull:
 		if d != nil {
 			return nil, bad()
@@ -153,29 +135,7 @@ func defaultNative(s *schema, d any) (any, error) {
 		}
 		return b, nil
 	case kInt, kLong:
-		n, ok := d.(json.Number)
-		if !ok {
-			return nil, bad()
-		}
-		i, err := strconv.ParseInt(string(n), 10, 64)
-		if errors.Is(err, strconv.ErrRange) {
-			return nil, fmt.Errorf("%s: %s is out of the 64-bit range", bad(), n)
-		}
-		if err != nil {
-			f, ferr := n.Float64() // 1e3 and 2.0 are integers written otherwise
-			if ferr != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-				return nil, bad()
-			}
-			i = int64(f)
-		}
-		var v any = i
-		if s.kind == kInt {
-			if i < math.MinInt32 || i > math.MaxInt32 {
-				return nil, bad()
-			}
-			v = int32(i)
-		}
-		return logicalOf(s, v)
+		return defaultInteger(s, d, bad)
 	case kFloat, kDouble:
 		n, ok := d.(json.Number)
 		if !ok {
@@ -196,31 +156,92 @@ func defaultNative(s *schema, d any) (any, error) {
 		}
 		return logicalOf(s, str)
 	case kBytes, kFixed:
-		str, ok := d.(string)
-		if !ok {
-			return nil, bad()
-		}
-		b := make([]byte, 0, len(str))
-		for _, r := range str {
-			if r > 255 {
-				return nil, fmt.Errorf("%s: code point U+%04X is above 255", bad(), r)
-			}
-			b = append(b, byte(r))
-		}
-		if s.kind == kFixed && len(b) != s.size {
-			return nil, fmt.Errorf("%s: %d bytes, not %d", bad(), len(b), s.size)
-		}
-		return logicalOf(s, b)
+		return defaultBytes(s, d, bad)
 	case kEnum:
 		str, ok := d.(string)
-		if ok {
-			for _, sym := range s.symbols {
-				if sym == str {
-					return str, nil
-				}
-			}
+		if ok && slices.Contains(s.symbols, str) {
+			return str, nil
 		}
 		return nil, bad()
+	case kArray, kMap, kRecord:
+		return defaultContainer(s, d, bad)
+	}
+	return nil, bad()
+}
+
+// defaultUnion: Avro 1.12 (AVRO-3649): the default may be a value of any branch; it is read as
+// the first branch it is a valid value of. Java takes the first branch whose JSON kind fits, the
+// same branch except where the value does not fit it (5000000000 for ["int","long"]: Java
+// truncates it to the int 705032704, TestDifferentialJava).
+func defaultUnion(s *schema, d any) (any, error) {
+	var errs []string
+	for _, b := range s.branches {
+		v, err := defaultNative(b, d)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if b.kind == kNull {
+			return nil, nil
+		}
+		return map[string]any{b.unionKey(): v}, nil
+	}
+	if len(s.branches) == 0 {
+		return nil, errors.New("a union with no branches has no valid default")
+	}
+	return nil, fmt.Errorf("not a valid value of any branch of %s (%s)", s.describe(), strings.Join(errs, "; "))
+}
+
+// defaultInteger is an int or long default: a JSON number that is an integer (1e3 and 2.0 too),
+// in the type's range.
+func defaultInteger(s *schema, d any, bad func() error) (any, error) {
+	n, ok := d.(json.Number)
+	if !ok {
+		return nil, bad()
+	}
+	i, err := strconv.ParseInt(string(n), 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return nil, fmt.Errorf("%s: %s is out of the 64-bit range", bad(), n)
+	}
+	if err != nil {
+		f, ferr := n.Float64() // 1e3 and 2.0 are integers written otherwise
+		if ferr != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+			return nil, bad()
+		}
+		i = int64(f)
+	}
+	var v any = i
+	if s.kind == kInt {
+		if i < math.MinInt32 || i > math.MaxInt32 {
+			return nil, bad()
+		}
+		v = int32(i)
+	}
+	return logicalOf(s, v)
+}
+
+// defaultBytes is a bytes or fixed default: a string of code points 0 to 255, one byte each.
+func defaultBytes(s *schema, d any, bad func() error) (any, error) {
+	str, ok := d.(string)
+	if !ok {
+		return nil, bad()
+	}
+	b := make([]byte, 0, len(str))
+	for _, r := range str {
+		if r > 255 {
+			return nil, fmt.Errorf("%s: code point U+%04X is above 255", bad(), r)
+		}
+		b = append(b, byte(r))
+	}
+	if s.kind == kFixed && len(b) != s.size {
+		return nil, fmt.Errorf("%s: %d bytes, not %d", bad(), len(b), s.size)
+	}
+	return logicalOf(s, b)
+}
+
+// defaultContainer is an array, map or record default, each element read as its own type's.
+func defaultContainer(s *schema, d any, bad func() error) (any, error) {
+	switch s.kind {
 	case kArray:
 		list, ok := d.([]any)
 		if !ok {
@@ -249,29 +270,27 @@ func defaultNative(s *schema, d any) (any, error) {
 			out[k] = v
 		}
 		return out, nil
-	case kRecord:
-		m, ok := d.(map[string]any)
-		if !ok {
-			return nil, bad()
-		}
-		out := make(map[string]any, len(s.fields))
-		for _, f := range s.fields {
-			x, ok := m[f.name]
-			if !ok {
-				if !f.hasDefault {
-					return nil, fmt.Errorf("record %s: field %s is missing and has no default", s.name, f.name)
-				}
-				x = f.def
-			}
-			v, err := defaultNative(f.typ, x)
-			if err != nil {
-				return nil, fmt.Errorf("record %s field %s: %w", s.name, f.name, err)
-			}
-			out[f.name] = v
-		}
-		return out, nil
 	}
-	return nil, bad()
+	m, ok := d.(map[string]any)
+	if !ok {
+		return nil, bad()
+	}
+	out := make(map[string]any, len(s.fields))
+	for _, f := range s.fields {
+		x, ok := m[f.name]
+		if !ok {
+			if !f.hasDefault {
+				return nil, fmt.Errorf("record %s: field %s is missing and has no default", s.name, f.name)
+			}
+			x = f.def
+		}
+		v, err := defaultNative(f.typ, x)
+		if err != nil {
+			return nil, fmt.Errorf("record %s field %s: %w", s.name, f.name, err)
+		}
+		out[f.name] = v
+	}
+	return out, nil
 }
 
 func logicalOf(s *schema, v any) (any, error) {
