@@ -185,7 +185,7 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
 	root.AddCommand(a.connectorsCmd(), a.topicsCmd(), a.schemasCmd(), a.tokenCmd())
 	root.AddCommand(a.tailCmd())
 	root.AddCommand(a.dlqCmd())
-	root.AddCommand(a.statusCmd())
+	root.AddCommand(a.statusCmd(), a.traceCmd())
 	return root, nil
 }
 
