@@ -9,6 +9,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,6 +33,7 @@ type composeService struct {
 		Target     string `yaml:"target"`
 		Dockerfile string `yaml:"dockerfile"`
 	} `yaml:"build"`
+	Command     []string                              `yaml:"command"`
 	Environment map[string]string                     `yaml:"environment"`
 	Ports       []string                              `yaml:"ports"`
 	Volumes     []string                              `yaml:"volumes"`
@@ -115,7 +117,7 @@ func TestComposeImagesPinnedToTheLocalStackVersions(t *testing.T) {
 	goImages, goStages := dockerfileFroms(t, "Dockerfile")
 	connectImages, _ := dockerfileFroms(t, "docker/connect/Dockerfile")
 	images = append(append(images, goImages...), connectImages...)
-	pinned := regexp.MustCompile(`^[0-9][0-9A-Za-z._-]*$`)
+	pinned := regexp.MustCompile(`^v?[0-9][0-9A-Za-z._-]*$`) // prom/prometheus tags carry a v
 	for _, img := range images {
 		if tag := imageTag(img); tag == "" || tag == "latest" || !pinned.MatchString(tag) {
 			t.Errorf("image %s is not pinned to an explicit version tag", img)
@@ -606,6 +608,84 @@ func TestConnectWorkersSecurityAndExactlyOnce(t *testing.T) {
 			}
 			if !allow.MatchString(m[1]) {
 				t.Errorf("%s uses ${env:%s}, which the worker's allowlist refuses", f, m[1])
+			}
+		}
+	}
+}
+
+// TestComposePrometheusMatchesTheLocalStack: compose runs Prometheus with the repository's rules,
+// scraping the same jobs as the local stack's (monitoring/prometheus.yml), on 127.0.0.1:9090; Kafka
+// and Connect carry the JMX exporter agent on the ports its targets name, with the repository's
+// exporter rules.
+func TestComposePrometheusMatchesTheLocalStack(t *testing.T) {
+	c, _ := loadCompose(t)
+	type promConfig struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	load := func(path string) (promConfig, map[string][]string) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pc promConfig
+		if err := yaml.Unmarshal(data, &pc); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		jobs := map[string][]string{}
+		for _, sc := range pc.ScrapeConfigs {
+			jobs[sc.JobName] = []string{}
+			for _, st := range sc.StaticConfigs {
+				jobs[sc.JobName] = append(jobs[sc.JobName], st.Targets...)
+			}
+		}
+		for _, rf := range pc.RuleFiles {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(path), rf)); err != nil {
+				t.Errorf("%s: rule file %s: %v", path, rf, err)
+			}
+		}
+		return pc, jobs
+	}
+	_, local := load("monitoring/prometheus.yml")
+	_, compose := load("monitoring/compose/prometheus.yml")
+	if !slices.Equal(slices.Sorted(maps.Keys(local)), slices.Sorted(maps.Keys(compose))) {
+		t.Errorf("jobs differ: local %v, compose %v", slices.Sorted(maps.Keys(local)), slices.Sorted(maps.Keys(compose)))
+	}
+	p, ok := c.Services["prometheus"]
+	if !ok {
+		t.Fatal("no prometheus service")
+	}
+	if !slices.Contains(p.Command, "--config.file=/etc/prometheus/compose/prometheus.yml") || !slices.Contains(p.Volumes, "./monitoring:/etc/prometheus:ro") {
+		t.Errorf("prometheus does not run monitoring/compose/prometheus.yml: command %v, volumes %v", p.Command, p.Volumes)
+	}
+	if !slices.Contains(p.Ports, "127.0.0.1:9090:9090") {
+		t.Errorf("prometheus ports %v, want 127.0.0.1:9090:9090", p.Ports)
+	}
+	// every target is a compose service, and the JVMs export on the ports their targets name
+	agentPort := regexp.MustCompile(`-javaagent:\S+=(\d+):(\S+)`)
+	for job, targets := range compose {
+		for _, tg := range targets {
+			host, port, _ := strings.Cut(tg, ":")
+			svc, ok := c.Services[host]
+			if !ok {
+				t.Errorf("job %s: target %s is no compose service", job, tg)
+				continue
+			}
+			if job != "kafka" && job != "connect" {
+				continue
+			}
+			m := agentPort.FindStringSubmatch(svc.Environment["KAFKA_OPTS"])
+			if m == nil || m[1] != port {
+				t.Errorf("service %s: KAFKA_OPTS %q has no JMX exporter agent on port %s", host, svc.Environment["KAFKA_OPTS"], port)
+				continue
+			}
+			if !slices.Contains(svc.Volumes, "./monitoring/jmx/"+job+".yml:"+m[2]+":ro") {
+				t.Errorf("service %s: the agent's config %s is not monitoring/jmx/%s.yml (volumes %v)", host, m[2], job, svc.Volumes)
 			}
 		}
 	}

@@ -47,7 +47,7 @@ func TestE2ETraceFollowsATodoAcrossEveryHop(t *testing.T) {
 	consumertest.Publish(t, p, consumertest.Record(topic, uuid.NewString(), other, consumertest.Encode(t, ser, other)))
 
 	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
-		Config: consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: retry, DLQTopic: dlqTopic},
+		Config:      consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: retry, DLQTopic: dlqTopic},
 		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, Log: quietLog()},
 		func(context.Context, *sql.DB) error { return nil },
 		func(*sql.DB) *consumer.Router {
