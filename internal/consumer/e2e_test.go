@@ -26,6 +26,8 @@ import (
 	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
 	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/producer"
+	"github.com/todocdc/pipeline/internal/serde"
 )
 
 // testConsumer is a consumer on the runtime whose TodoCreated handler appends a row to table
@@ -45,6 +47,16 @@ type testConsumer struct {
 // errSwallowFailedStatement, returned by a test's fail function, makes the handler run a failing
 // statement and return nil, as a handler that ignores an error would.
 var errSwallowFailedStatement = errors.New("swallow a failed statement")
+
+// failureSetup makes a test's own main topic (partitions partitions), retry and dead-letter
+// topics (one partition each), a reader of the dead-letter topic from now on, a serializer and a
+// producer.
+func failureSetup(t *testing.T, e ct.Env, partitions int) (topic, retryTopic, dlqTopic string, dlqReader *ct.Reader,
+	ser *serde.Serializer, pub *producer.Producer) {
+	t.Helper()
+	topic, retryTopic, dlqTopic = ct.Topic(t, e, partitions), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
+	return topic, retryTopic, dlqTopic, ct.NewReader(t, e, dlqTopic), ct.Serializer(t, e), ct.Producer(t, e)
+}
 
 func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config) *testConsumer {
 	t.Helper()
@@ -165,9 +177,7 @@ func created(user string) events.TodoCreated {
 // original key, value and headers; the valid records behind them (same partition) are applied.
 func TestPoisonDuplicatesAndOrder(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlqReader := ct.NewReader(t, e, dlqTopic)
-	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	topic, retryTopic, dlqTopic, dlqReader, ser, pub := failureSetup(t, e, 1)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 
 	a, b := created("poison"), created("poison")
@@ -290,9 +300,7 @@ func TestHandlerFailures(t *testing.T) {
 // dead-lettered, and every record is applied once it is back.
 func TestRegistryOutage(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic, retryTopic, dlqTopic := ct.Topic(t, e, 3), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlqReader := ct.NewReader(t, e, dlqTopic)
-	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	topic, retryTopic, dlqTopic, dlqReader, ser, pub := failureSetup(t, e, 3)
 	// encode while the registry is up (the writer side is not under test)
 	var recs []*kafka.Message
 	var ids []string
@@ -499,9 +507,7 @@ func javaPartition(data []byte, partitions int32) int32 {
 // as permanent, with the panic value, nothing of it is applied, and the records behind it are.
 func TestHandlerPanic(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlqReader := ct.NewReader(t, e, dlqTopic)
-	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	topic, retryTopic, dlqTopic, dlqReader, ser, pub := failureSetup(t, e, 1)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 	bad, after := created("panic"), created("panic")
 	tc.setFail(bad.TodoID, func(int) error { panic("handler bug") })
@@ -527,9 +533,7 @@ func TestHandlerPanic(t *testing.T) {
 // topic to the DLQ instead of blocking its partition forever, and the records behind it are applied.
 func TestRefusedCommitIsNotTransient(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlqReader := ct.NewReader(t, e, dlqTopic)
-	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	topic, retryTopic, dlqTopic, dlqReader, ser, pub := failureSetup(t, e, 1)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic,
 		MaxRetries: 1, InPlaceAttempts: 2, RetryDelay: 200 * time.Millisecond})
 	bad, after := created("commit"), created("commit")
@@ -554,9 +558,7 @@ func TestRefusedCommitIsNotTransient(t *testing.T) {
 // and a record whose handler fails for good go to the DLQ alone, and every other one is applied.
 func TestBatchApply(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlqReader := ct.NewReader(t, e, dlqTopic)
-	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	topic, retryTopic, dlqTopic, dlqReader, ser, pub := failureSetup(t, e, 1)
 	const total = 300
 	var recs []*kafka.Message
 	var ids []string

@@ -27,9 +27,7 @@ import (
 // error: both records go to the DLQ, and the valid records around them are applied.
 func TestHostileBlockCountsGoToTheDLQ(t *testing.T) {
 	e := ct.LoadEnv(t)
-	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
-	dlqReader := ct.NewReader(t, e, dlqTopic)
-	ser, pub := ct.Serializer(t, e), ct.Producer(t, e)
+	topic, retryTopic, dlqTopic, dlqReader, ser, pub := failureSetup(t, e, 1)
 	tc := startTestConsumer(t, e, topic, consumer.Config{RetryTopic: retryTopic, DLQTopic: dlqTopic})
 
 	current, err := schemas.FS.ReadFile("TodoCreated.avsc")

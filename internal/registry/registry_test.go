@@ -28,6 +28,14 @@ type fakeRegistry struct {
 	calls    []string
 }
 
+// startFakeRegistry serves a new fake registry until the test ends.
+func startFakeRegistry(t *testing.T) (*fakeRegistry, *httptest.Server) {
+	fake := newFakeRegistry()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	return fake, srv
+}
+
 func newFakeRegistry() *fakeRegistry {
 	return &fakeRegistry{versions: map[string][]string{}, ids: map[string]int{}, levels: map[string]string{}, refuse: map[string]bool{}}
 }
@@ -145,9 +153,7 @@ func TestPolicy(t *testing.T) {
 }
 
 func TestRegisterTwiceKeepsIDs(t *testing.T) {
-	fake := newFakeRegistry()
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	fake, srv := startFakeRegistry(t)
 	list, err := LoadSchemas(schemas.FS, events.Topic)
 	if err != nil {
 		t.Fatal(err)
@@ -176,9 +182,7 @@ func TestRegisterTwiceKeepsIDs(t *testing.T) {
 }
 
 func TestRegisterRefusedShowsRegistryMessageAndGoesOn(t *testing.T) {
-	fake := newFakeRegistry()
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	fake, srv := startFakeRegistry(t)
 	list, err := LoadSchemas(schemas.FS, events.Topic)
 	if err != nil {
 		t.Fatal(err)
@@ -247,9 +251,7 @@ func TestLoadWithHistory(t *testing.T) {
 
 // A fresh registry ends with every version of a subject, in order; a second run registers nothing.
 func TestRegisterHistoryInOrder(t *testing.T) {
-	fake := newFakeRegistry()
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
+	fake, srv := startFakeRegistry(t)
 	list, err := LoadWithHistory(schemas.FS, events.Topic)
 	if err != nil {
 		t.Fatal(err)

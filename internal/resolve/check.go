@@ -74,13 +74,9 @@ func Check(writerSchema, readerSchema string) (_ []Incompatibility, err error) {
 			err = fmt.Errorf("resolve: internal error checking the schemas: %v", v)
 		}
 	}()
-	w, err := parseSchema(writerSchema)
+	w, r, err := parsePair(writerSchema, readerSchema)
 	if err != nil {
-		return nil, fmt.Errorf("resolve: writer schema: %w: %v", ErrSchema, err)
-	}
-	r, err := parseSchema(readerSchema)
-	if err != nil {
-		return nil, fmt.Errorf("resolve: reader schema: %w: %v", ErrSchema, err)
+		return nil, err
 	}
 	c := &checker{seen: make(map[[2]*schema]bool)}
 	c.walk(w, r, "")

@@ -86,13 +86,9 @@ type Plan struct {
 // "namespace": "" is the null namespace, as the specification says (goavro makes it inherit
 // the enclosing namespace), which shows in the union keys of such types.
 func NewPlan(writerSchema, readerSchema string) (*Plan, error) {
-	w, err := parseSchema(writerSchema)
+	w, r, err := parsePair(writerSchema, readerSchema)
 	if err != nil {
-		return nil, fmt.Errorf("resolve: writer schema: %w: %v", ErrSchema, err)
-	}
-	r, err := parseSchema(readerSchema)
-	if err != nil {
-		return nil, fmt.Errorf("resolve: reader schema: %w: %v", ErrSchema, err)
+		return nil, err
 	}
 	return newPlan(w, r)
 }
@@ -633,4 +629,15 @@ func aliasNote(f *field) string {
 		return ""
 	}
 	return " nor any of its aliases " + strings.Join(f.aliases, ", ")
+}
+
+// parsePair parses a writer and a reader schema; an error wraps ErrSchema and says which one.
+func parsePair(writerSchema, readerSchema string) (w, r *schema, err error) {
+	if w, err = parseSchema(writerSchema); err != nil {
+		return nil, nil, fmt.Errorf("resolve: writer schema: %w: %v", ErrSchema, err)
+	}
+	if r, err = parseSchema(readerSchema); err != nil {
+		return nil, nil, fmt.Errorf("resolve: reader schema: %w: %v", ErrSchema, err)
+	}
+	return w, r, nil
 }

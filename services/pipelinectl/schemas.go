@@ -54,11 +54,7 @@ after trying the others.`,
   pipelinectl schemas register --compatibility my-compatibility.yaml -o json`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src, err := a.schemaSource(dir)
-			if err != nil {
-				return err
-			}
-			policy, err := loadPolicy(src, compatFile)
+			src, policy, err := a.schemasAndPolicy(dir, compatFile)
 			if err != nil {
 				return err
 			}
@@ -142,11 +138,7 @@ incompatibility, a disagreement with the registry, or the registry unreachable.`
 			if file != "" && dir != "" {
 				return usagef("--schema and --dir do not go together")
 			}
-			src, err := a.schemaSource(dir)
-			if err != nil {
-				return err
-			}
-			policy, err := loadPolicy(src, compatFile)
+			src, policy, err := a.schemasAndPolicy(dir, compatFile)
 			if err != nil {
 				return err
 			}
@@ -281,6 +273,17 @@ func loadPolicy(src fs.FS, file string) (registry.Policy, error) {
 // workingSchemas is where schemas check and register look for the schemas by default: the
 // repository's folder, relative to the working directory.
 const workingSchemas = "schemas"
+
+// schemasAndPolicy is the schema folder (see schemaSource) and the compatibility policy read from
+// compatFile, or from that folder when compatFile is empty (see loadPolicy).
+func (a *app) schemasAndPolicy(dir, compatFile string) (fs.FS, registry.Policy, error) {
+	src, err := a.schemaSource(dir)
+	if err != nil {
+		return nil, registry.Policy{}, err
+	}
+	policy, err := loadPolicy(src, compatFile)
+	return src, policy, err
+}
 
 // schemaSource is the folder the schema commands read: dir when given; else schemas/ of the
 // working directory when there is one (an edited .avsc counts at once, not after a rebuild);
