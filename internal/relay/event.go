@@ -166,6 +166,7 @@ type Trace struct {
 	Send      bool     `json:"send_failure"`     // the producer refused or failed to send a record
 	Topics    []string `json:"topics,omitempty"` // topics the trace names as invalid
 	TooLarge  bool     `json:"record_too_large"`
+	text      string
 }
 
 var invalidTopicsRe = regexp.MustCompile(`Invalid topics: \[([^\]]*)\]`)
@@ -175,7 +176,7 @@ var invalidTopicsRe = regexp.MustCompile(`Invalid topics: \[([^\]]*)\]`)
 // trying to send", "Unrecoverable exception from producer send callback").
 func ParseTrace(trace string) Trace {
 	first, _, _ := strings.Cut(trace, "\n")
-	t := Trace{FirstLine: strings.TrimSpace(first)}
+	t := Trace{FirstLine: strings.TrimSpace(first), text: trace}
 	for _, line := range strings.Split(trace, "\n") {
 		if c, ok := strings.CutPrefix(strings.TrimSpace(line), "Caused by: "); ok {
 			t.Cause = c
@@ -201,12 +202,17 @@ func (t Trace) Summary() string {
 }
 
 // Names reports whether the trace names e as the record that failed: its topic among the invalid
-// topics, or a record too large while e's payload breaks the outbox's size limit.
+// topics or in a bracketed topic list (Kafka's "Not authorized to access topics: [...]"), or a
+// record too large while e's payload breaks the outbox's size limit.
 func (t Trace) Names(e Event) bool {
 	for _, name := range t.Topics {
 		if name == e.Topic {
 			return true
 		}
+	}
+	if e.Topic != "" && (strings.Contains(t.text, "["+e.Topic+"]") || strings.Contains(t.text, "["+e.Topic+",") ||
+		strings.Contains(t.text, " "+e.Topic+"]")) {
+		return true
 	}
 	return t.TooLarge && e.Size > outbox.MaxPayloadBytes
 }

@@ -192,7 +192,8 @@ func firstAt(s Stream, lsn pglogrepl.LSN) int {
 }
 
 // SkipOffset is the source offset Debezium would have committed just after delivering the insert
-// at index i of s, computed from the connector's committed offset (whose other keys it keeps):
+// at index i of s, computed from the connector's committed offset (whose other keys it keeps; an
+// empty one when it has committed none):
 // lsn and lsn_proc the insert's LSN, txId its transaction, messageType INSERT, ts_usec its commit
 // time, and lsn_commit the last transaction end or message before its transaction. A connector
 // restarting there resumes with the change after it, in the same transaction or the next one.
@@ -200,9 +201,12 @@ func SkipOffset(committed map[string]any, s Stream, i int) (map[string]any, erro
 	if i < 0 || i >= len(s) || s[i].Kind != Insert {
 		return nil, fmt.Errorf("change %d is not an insert", i)
 	}
-	p, err := ParsePosition(committed)
-	if err != nil {
-		return nil, err
+	var p Position
+	if len(committed) > 0 { // none: the connector has committed nothing yet
+		var err error
+		if p, err = ParsePosition(committed); err != nil {
+			return nil, err
+		}
 	}
 	lastCommit := p.Commit
 	var commitTime int64
@@ -217,6 +221,9 @@ func SkipOffset(committed map[string]any, s Stream, i int) (map[string]any, erro
 		}
 	}
 	off := maps.Clone(committed)
+	if off == nil {
+		off = map[string]any{}
+	}
 	off[offsetLSN] = uint64(s[i].LSN)
 	off[offsetLSNProc] = uint64(s[i].LSN)
 	off[offsetLSNCommit] = uint64(lastCommit)

@@ -165,6 +165,11 @@ func TestSkipOffsetKeepsOtherKeysAndNamesTheEvent(t *testing.T) {
 		got["messageType"] != "INSERT" || got["transaction_id"] != "kept" || got["ts_usec"] != int64(8_000_000) {
 		t.Fatalf("skip offset %v", got)
 	}
+	// nothing committed yet: the offset comes from the stream alone
+	fresh, err := SkipOffset(map[string]any{}, s, indexOf(t, s, "H0"))
+	if err != nil || fresh["lsn"] != uint64(200) || fresh["lsn_commit"] != uint64(128) || fresh["messageType"] != "INSERT" {
+		t.Fatalf("skip offset without a committed one: %v %v", fresh, err)
+	}
 	if _, err := SkipOffset(off, pending, 0); err == nil {
 		t.Fatal("SkipOffset of a COMMIT: no error")
 	}
@@ -232,6 +237,10 @@ func TestParseTrace(t *testing.T) {
 	big := ParseTrace("x\nCaused by: org.apache.kafka.common.errors.RecordTooLargeException: The message is 2000183 bytes")
 	if !big.Send || !big.TooLarge || !big.Names(Event{Size: 2_000_000}) || big.Names(Event{Size: 10}) {
 		t.Errorf("%+v", big)
+	}
+	auth := ParseTrace("x\nCaused by: org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized to access topics: [orders.events]")
+	if !auth.Names(Event{Topic: "orders.events"}) || auth.Names(Event{Topic: "orders"}) {
+		t.Errorf("a topic in a bracketed list: %+v", auth)
 	}
 	if login := ParseTrace("org.postgresql.util.PSQLException: FATAL: role \"debezium\" is not permitted to log in"); login.Send {
 		t.Errorf("a login failure is not a send failure: %+v", login)

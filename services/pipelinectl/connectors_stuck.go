@@ -84,15 +84,21 @@ func (a *app) diagnose(ctx context.Context, c *connect.Client, name string, limi
 	if err != nil {
 		return r, err
 	}
-	if len(offs) != 1 {
+	var pos relay.Position
+	switch len(offs) {
+	case 0:
+		// Nothing committed yet (a new connector, or offsets reset): Debezium streams from the
+		// slot's confirmed position, its source partition is {"server": topic.prefix}.
+		r.offset = connect.Offset{Partition: map[string]any{"server": r.config["topic.prefix"]}, Offset: map[string]any{}}
+	case 1:
+		r.offset = offs[0]
+		if pos, err = relay.ParsePosition(r.offset.Offset); err != nil {
+			return r, fmt.Errorf("connector %s offset: %w", name, err)
+		}
+		r.Committed = &pos
+	default:
 		return r, fmt.Errorf("connector %s has %d committed source offsets, want 1 (one Debezium PostgreSQL server)", name, len(offs))
 	}
-	r.offset = offs[0]
-	pos, err := relay.ParsePosition(r.offset.Offset)
-	if err != nil {
-		return r, fmt.Errorf("connector %s offset: %w", name, err)
-	}
-	r.Committed = &pos
 	db, err := a.relayDB(r.config)
 	if err != nil {
 		return r, err
@@ -114,7 +120,10 @@ func (a *app) diagnose(ctx context.Context, c *connect.Client, name string, limi
 	if err != nil {
 		return r, err
 	}
-	pending, found := relay.Pending(stream, pos)
+	pending, found := stream, true
+	if r.Committed != nil {
+		pending, found = relay.Pending(stream, pos)
+	}
 	if !found {
 		r.Note = fmt.Sprintf("the slot holds nothing after the committed offset (LSN %s): the task failed on something else than an event",
 			pos.LSN)
@@ -128,7 +137,7 @@ func (a *app) diagnose(ctx context.Context, c *connect.Client, name string, limi
 	r.Pending = len(evs)
 	// Events sharing the committed LSN (a COPY): Debezium 3.6 resumes after all of them, however
 	// many it delivered (dbz#1554). A restart, ours included, would lose the undelivered ones.
-	if at, err := r.router.Events(relay.AtLSN(stream, pos.Processed)); err == nil && len(at) > 1 && pos.MessageType == "INSERT" {
+	if at, err := r.router.Events(relay.AtLSN(stream, pos.Processed)); err == nil && len(at) > 1 && r.Committed != nil && pos.MessageType == "INSERT" {
 		r.SharedOffset = at
 		r.Stuck = tr.Send
 		r.Note = fmt.Sprintf("%d events share LSN %s, the committed offset's (a COPY into the outbox): Debezium 3.6 records no position "+
@@ -264,6 +273,9 @@ func printStuck(w io.Writer, r stuckReport) {
 	if r.Committed != nil {
 		fmt.Fprintf(w, "  committed offset: lsn %s, lsn_proc %s, lsn_commit %s, txId %d, %s\n", r.Committed.LSN,
 			r.Committed.Processed, r.Committed.Commit, r.Committed.TxID, r.Committed.MessageType)
+	}
+	if r.Committed == nil && r.Slot != nil {
+		fmt.Fprintf(w, "  committed offset: none yet (Debezium starts at the slot's confirmed position)\n")
 	}
 	if r.Slot != nil {
 		fmt.Fprintf(w, "  slot %s: active %t, confirmed %s; %d undelivered outbox event(s) after the offset\n", r.Slot.Name,
@@ -484,6 +496,12 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 	e := r.Event
 	if o.id != "" && e.ID != o.id {
 		return res, fmt.Errorf("the blocking event is %s, not %s: run connectors stuck %s", e.ID, o.id, name)
+	}
+	// Skip only an event something points at: the trace, the outbox rules, a record too large
+	// (with one record per transaction, the one the task failed on), or the operator's --id.
+	if o.id == "" && !r.Trace.Names(*e) && e.Problem == "" && !(res.Isolated && r.Trace.TooLarge) {
+		return res, fmt.Errorf("nothing confirms that outbox event %s is the record the task fails on (trace: %s): "+
+			"if it is, run skip again with --id %s", e.ID, r.Trace.Summary(), e.ID)
 	}
 	if e.SharedLSN > 0 {
 		return res, fmt.Errorf("%d other event(s) share LSN %s with %s (a COPY into the outbox): Debezium 3.6's offset cannot point between them, "+
