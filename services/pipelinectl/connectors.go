@@ -86,25 +86,9 @@ nothing, and exits 1 only when a config is refused.`,
 			if wait <= 0 {
 				return usagef("--wait must be positive, got %s", wait)
 			}
-			overrides := map[string]string{}
-			for _, kv := range sets {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return usagef("--set wants KEY=VALUE, got %q", kv)
-				}
-				if err := connectors.CheckOverride(k, v); err != nil {
-					return usageError{err}
-				}
-				overrides[k] = v
-			}
-			specs, err := connectors.LoadAll(files)
+			specs, err := loadWithOverrides(files, sets)
 			if err != nil {
 				return err
-			}
-			for _, s := range specs {
-				for k, v := range overrides {
-					s.Config[k] = v
-				}
 			}
 			c, err := a.connect()
 			if err != nil {
@@ -147,6 +131,32 @@ nothing, and exits 1 only when a config is refused.`,
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "a connector file to apply (repeatable; also as arguments); default connectors/*.json")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and compare only: say what apply would do, change nothing")
 	return cmd
+}
+
+// loadWithOverrides loads the connector files (every connectors/*.json without any) and sets
+// the --set KEY=VALUE overrides in each; a malformed or secret-looking override is a usage error.
+func loadWithOverrides(files, sets []string) ([]connectors.Spec, error) {
+	overrides := map[string]string{}
+	for _, kv := range sets {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--set wants KEY=VALUE, got %q", kv)
+		}
+		if err := connectors.CheckOverride(k, v); err != nil {
+			return nil, usageError{err}
+		}
+		overrides[k] = v
+	}
+	specs, err := connectors.LoadAll(files)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range specs {
+		for k, v := range overrides {
+			s.Config[k] = v
+		}
+	}
+	return specs, nil
 }
 
 func printApplied(w io.Writer, r connectors.Result) {
