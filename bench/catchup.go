@@ -16,8 +16,9 @@ import (
 	"github.com/todocdc/pipeline/internal/serde"
 )
 
-// CatchUp is a relay catching up on a backlog: Events committed while it was stopped, then
-// started at Start. Rates are Events divided by the time from the start to the last event in
+// CatchUp is a relay catching up on a backlog: Events committed while it was halted (the
+// connector paused, or stopped with -catchup-halt stop; the peer's forwarder stopped), then
+// started. Rates are Events divided by the time from the start to the last event in
 // Kafka (relayed) or handled by a group; Steady ones from the first to the last.
 type CatchUp struct {
 	Events        int                `json:"events"`
@@ -41,9 +42,13 @@ func (b *bench) catchUp(ctx context.Context, rep *Report) error {
 		return err
 	}
 	defer rd.close()
-	b.log.Info("catch-up: stopping the connector (the pipeline pauses)", "connector", b.c.Connector)
-	if err := cc.Stop(ctx, b.c.Connector); err != nil {
-		return fmt.Errorf("stop connector: %w", err)
+	b.log.Info("catch-up: halting the connector (the pipeline pauses)", "connector", b.c.Connector, "how", b.c.CatchUpHalt)
+	halt, state := cc.Pause, "PAUSED"
+	if b.c.CatchUpHalt == "stop" {
+		halt, state = cc.Stop, "STOPPED"
+	}
+	if err := halt(ctx, b.c.Connector); err != nil {
+		return fmt.Errorf("%s connector: %w", b.c.CatchUpHalt, err)
 	}
 	resumed := false
 	defer func() { // whatever happens, the connector runs again
@@ -55,8 +60,8 @@ func (b *bench) catchUp(ctx context.Context, rep *Report) error {
 			}
 		}
 	}()
-	if _, err := cc.WaitState(ctx, b.c.Connector, "STOPPED", time.Minute); err != nil {
-		return fmt.Errorf("connector not stopped: %w", err)
+	if _, err := cc.WaitState(ctx, b.c.Connector, state, time.Minute); err != nil {
+		return fmt.Errorf("connector not %s: %w", state, err)
 	}
 	t0 := time.Now()
 	keys, ids, err := b.writeBacklog(ctx, n)
@@ -65,6 +70,9 @@ func (b *bench) catchUp(ctx context.Context, rep *Report) error {
 	}
 	cu := CatchUp{Events: n, WriteSecs: round2(time.Since(t0).Seconds()), Handled: map[string]float64{}, Missing: map[string]int{}}
 	b.log.Info("catch-up: backlog committed; starting the connector", "events", n, "took", time.Since(t0).Round(time.Millisecond))
+	if err := b.slotKept(ctx, cc); err != nil {
+		return err
+	}
 	comps := b.components()
 	cpu0 := sampleCPU(comps)
 	start := time.Now()
@@ -72,6 +80,9 @@ func (b *bench) catchUp(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("resume connector: %w", err)
 	}
 	resumed = true
+	if _, err := cc.WaitResumed(ctx, b.c.Connector, time.Minute); err != nil {
+		return fmt.Errorf("the connector did not run again: %w", err)
+	}
 	timeout := max(b.c.Drain, time.Duration(n/500)*time.Second)
 	cu.relayed(ctx, rd, keys, start, timeout)
 	for name, db := range map[string]querier{"notifier": b.notDB, "analytics": b.anaDB} {
@@ -190,4 +201,25 @@ func (cu *CatchUp) relayed(ctx context.Context, rd *reader, keys []string, start
 			cu.RelayedSteady = round2(float64(got-1) / last.Sub(first).Seconds())
 		}
 	}
+}
+
+// slotKept checks that the connector's replication slot still exists. While the connector is
+// stopped (not paused: a paused task keeps its replication connection) its slot is inactive, and anyone with the REPLICATION attribute may drop it (seen on the
+// shared stack: another test's cleanup dropped it); the events committed meanwhile are then lost
+// to the relay, and the task fails at its start ("no longer available on the server").
+func (b *bench) slotKept(ctx context.Context, cc *connect.Client) error {
+	cfg, err := cc.Config(ctx, b.c.Connector)
+	if err != nil {
+		return err
+	}
+	slot := cfg["slot.name"]
+	var n int
+	if err := b.todoDB.QueryRowContext(ctx, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&n); err != nil {
+		return fmt.Errorf("replication slot %s: %w", slot, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("the replication slot %s was dropped while the connector was stopped: the events committed since are lost to the relay; "+
+			"restore it: pipelinectl connectors stop, connectors offsets --reset --yes, scripts/stack.sh up (makes the slot), connectors resume", slot)
+	}
+	return nil
 }

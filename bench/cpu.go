@@ -157,7 +157,7 @@ func stackComponents(stateDir string, extra ...component) []component {
 	if pid, err := firstLineInt(filepath.Join(stateDir, "postgres", "postmaster.pid")); err == nil {
 		cs = append(cs, component{Name: "postgres", PIDs: []int{pid}, Children: true})
 	}
-	for _, n := range []string{"kafka", "connect", "connect2", "apicurio", "todo-api", "notifier", "analytics"} {
+	for _, n := range []string{"kafka", "connect", "connect2", "apicurio", "todo-api", "notifier", "analytics", "prometheus"} {
 		if pid, err := firstLineInt(filepath.Join(stateDir, "run", n+".pid")); err == nil {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 				cs = append(cs, component{Name: n, PIDs: []int{pid}})

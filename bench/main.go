@@ -39,6 +39,8 @@ type config struct {
 	Clients         []int         `json:"pgbench_clients"`
 	PgbenchDuration time.Duration `json:"pgbench_duration_ns"`
 	CatchUpEvents   int           `json:"catchup_events"`
+	PeerCatchUp     int           `json:"peer_catchup_events"`
+	CatchUpHalt     string        `json:"catchup_halt"`
 	IdleDuration    time.Duration `json:"idle_duration_ns"`
 	SerdeBenchtime  string        `json:"serde_benchtime"`
 	PeerBin         string        `json:"-"`
@@ -72,6 +74,8 @@ func parseConfig(args []string) (*config, error) {
 	fs.IntVar(&c.Users, "users", intEnv("BENCH_USERS", 100), "distinct users the todos belong to")
 	fs.DurationVar(&c.PgbenchDuration, "pgbench-duration", durEnv("BENCH_PGBENCH_DURATION", 30*time.Second), "duration of each pgbench and write-path run")
 	fs.IntVar(&c.CatchUpEvents, "catchup-events", intEnv("BENCH_CATCHUP_EVENTS", 200000), "events committed while the relay is stopped")
+	fs.StringVar(&c.CatchUpHalt, "catchup-halt", env("BENCH_CATCHUP_HALT", "pause"), "how the connector is halted for the catch-up: pause (its task keeps the replication connection, so its slot stays active and nobody can drop it; Debezium decodes up to max.queue.size events ahead) or stop (the slot is inactive meanwhile)")
+	fs.IntVar(&c.PeerCatchUp, "peer-catchup-events", intEnv("BENCH_PEER_CATCHUP_EVENTS", 0), "the peer's catch-up backlog; 0: as -catchup-events (the peer relays a few hundred a second: 200,000 take minutes)")
 	fs.DurationVar(&c.IdleDuration, "idle", durEnv("BENCH_IDLE", 60*time.Second), "idle CPU window")
 	fs.StringVar(&c.SerdeBenchtime, "serde-benchtime", env("BENCH_SERDE_BENCHTIME", "1s"), "go test -benchtime of the serde benchmarks")
 	fs.StringVar(&c.PeerBin, "peer", env("BENCH_PEER", "bin/bench-peer"), "the bench-peer binary (bench/peer)")
@@ -79,6 +83,12 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&c.Connector, "connector", env("BENCH_CONNECTOR", "todos-outbox"), "the Debezium connector")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.CatchUpHalt != "pause" && c.CatchUpHalt != "stop" {
+		return nil, fmt.Errorf("-catchup-halt: %q is neither pause nor stop", c.CatchUpHalt)
+	}
+	if c.PeerCatchUp <= 0 {
+		c.PeerCatchUp = c.CatchUpEvents
 	}
 	c.Sections = splitList(*sections)
 	for _, s := range c.Sections {

@@ -160,7 +160,7 @@ func (b *bench) peer(ctx context.Context, rep *Report) error {
 	// catch-up: the forwarder stopped, the backlog written, the forwarder started
 	fwd.stop()
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, b.c.PeerBin, "fill", "-db", b.c.TodoDB, "-topic", peerTopic, "-n", strconv.Itoa(b.c.CatchUpEvents),
+	cmd := exec.CommandContext(ctx, b.c.PeerBin, "fill", "-db", b.c.TodoDB, "-topic", peerTopic, "-n", strconv.Itoa(b.c.PeerCatchUp),
 		"-payload", hex.EncodeToString(payload))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()

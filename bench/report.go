@@ -58,8 +58,8 @@ func (r *Report) markdown() string {
 		p("| %s | %s |\n", k, r.Settings[k])
 	}
 	c := r.Config
-	p("\nRun: sections %s; steps %v/s of %s each (drain up to %s); %d users, at most %d requests in flight; pgbench and write path %s at %v clients; catch-up %d events; idle %s.\n\n",
-		strings.Join(c.Sections, ","), c.Rates, c.StepDuration, c.Drain, c.Users, c.Workers, c.PgbenchDuration, c.Clients, c.CatchUpEvents, c.IdleDuration)
+	p("\nRun: sections %s; steps %v/s of %s each (drain up to %s); %d users, at most %d requests in flight; pgbench and write path %s at %v clients; catch-up %d events (the peer's %d); idle %s.\n\n",
+		strings.Join(c.Sections, ","), c.Rates, c.StepDuration, c.Drain, c.Users, c.Workers, c.PgbenchDuration, c.Clients, c.CatchUpEvents, c.PeerCatchUp, c.IdleDuration)
 	p("## Definitions\n\n")
 	p("- **due**: when the open-loop schedule said a request should go (request *i* of a step at *R*/s is due *i/R* s after the step's start). Latencies that start at *due* include any wait for the load generator or for the API (no coordinated omission).\n")
 	p("- **commit**: when the load generator received todo-api's `201` (todo-api answers after its COMMIT returned); for the peer, when its COMMIT returned.\n")
@@ -83,7 +83,7 @@ func (r *Report) markdown() string {
 		r.stepsTable(&b, r.Sustained, true)
 	}
 	if r.CatchUp != nil {
-		p("## Catch-up\n\n")
+		p("## Catch-up\n\nThe connector %s (`-catchup-halt`), the backlog committed, the connector resumed.\n\n", map[string]string{"pause": "paused (its task keeps its replication connection: the slot stays active, and Debezium decodes up to `max.queue.size` events ahead while paused)", "stop": "stopped"}[c.CatchUpHalt])
 		r.catchUpTable(&b, "pipeline (Debezium)", r.CatchUp)
 	}
 	if r.Peer != nil {
@@ -147,7 +147,7 @@ func (r *Report) stepsTable(b *strings.Builder, steps []Step, handled bool) {
 }
 
 func (r *Report) catchUpTable(b *strings.Builder, what string, c *CatchUp) {
-	fmt.Fprintf(b, "%s: %d events committed in %.1f s while the relay was stopped; after its start the first was in Kafka %.2f s later; **relayed %.0f/s** (%.0f/s from the first to the last)",
+	fmt.Fprintf(b, "%s: %d events committed in %.1f s while the relay was halted; after its start the first was in Kafka %.2f s later; **relayed %.0f/s** (%.0f/s from the first to the last)",
 		what, c.Events, c.WriteSecs, c.FirstInKafka, c.Relayed, c.RelayedSteady)
 	for _, g := range sortedKeys(c.Handled) {
 		fmt.Fprintf(b, "; **handled by %s %.0f/s**", g, c.Handled[g])
