@@ -16,6 +16,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/topicreader"
 	"github.com/todocdc/pipeline/internal/topics"
 )
 
@@ -189,15 +190,15 @@ func TestE2ETailDecodesEventsAndShowsUndecodableAsHex(t *testing.T) {
 	if real.Record == "" {
 		t.Fatalf("no decodable event among the first records of %s:\n%s", events.Topic, out)
 	}
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "group.id": "e2e-tail-copy"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: bootstrap, Topic: real.Topic, GroupID: "e2e-tail-copy",
+		Partitions: []int32{real.Partition}, Start: topicreader.AtOffset(real.Offset)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if err := c.Assign([]kafka.TopicPartition{{Topic: &real.Topic, Partition: real.Partition, Offset: kafka.Offset(real.Offset)}}); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := c.ReadMessage(30 * time.Second)
+	defer r.Close()
+	msg, err := r.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
