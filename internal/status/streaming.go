@@ -98,7 +98,7 @@ func Streaming(f StreamingFacts) Hop {
 	case s.WALStatus == "lost":
 		down("replication slot %q lost WAL it needed (wal_status lost): events are missing; recreate it and resnapshot", s.Name)
 	case !s.Active && f.ConnectorUp:
-		down("replication slot %q is inactive although Connect says the task is RUNNING: the task cannot connect (login, password, network: see the Connect log)", s.Name)
+		down("replication slot %q is inactive although Connect says the task is RUNNING: the task does not stream (it cannot connect: login, password, network; or it died and Connect does not say so yet: see the Connect log)", s.Name)
 	case !s.Active:
 		down("replication slot %q is inactive: nobody streams from it", s.Name)
 	}
