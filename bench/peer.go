@@ -172,14 +172,13 @@ func (b *bench) peer(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("bench-peer fill's output: %w", err)
 	}
 	cu := &CatchUp{Events: len(keys), WriteSecs: round2(time.Since(t0).Seconds()), Missing: map[string]int{}}
+	cpu0 := sampleCPU(b.components()) // the new forwarder counts from its start
 	start := time.Now()
 	if fwd, err = b.startForwarder(poll); err != nil {
 		return err
 	}
-	comps := b.components(fwd.component())
-	cpu0 := sampleCPU(comps)
 	cu.relayed(ctx, rd, keys, start, max(b.c.Drain, time.Duration(len(keys)/100)*time.Second))
-	cu.CPU = cpuBetween(cpu0, sampleCPU(comps))
+	cu.CPU = cpuBetween(cpu0, sampleCPU(b.components(fwd.component())))
 	p.CatchUp = cu
 	return nil
 }

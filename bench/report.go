@@ -48,7 +48,7 @@ func (r *Report) markdown() string {
 		status = "**unfinished** (a section failed or the run was stopped; see Errors)"
 	}
 	p("%s, commit `%s`. **%d cores** (%s), **%d MiB memory**, Linux %s.\n\n", status, r.System.Commit, r.System.Cores, r.System.CPU, r.System.MemoryMB, r.System.Kernel)
-	p("The run disturbs a running pipeline: it loads the machine, stops the connector for the catch-up, and writes todos and events that notifier and analytics apply.\n\n")
+	p("The run disturbs a running pipeline: it loads the machine, halts the connector for the catch-up, and writes todos and events that notifier and analytics apply.\n\n")
 	p("| component | version | read from |\n|---|---|---|\n")
 	for _, v := range r.Versions {
 		p("| %s | %s | %s |\n", v.Component, v.Version, v.Source)
