@@ -42,17 +42,25 @@ func TestE2ETraceFollowsATodoAcrossEveryHop(t *testing.T) {
 		events.TodoDeleted{TodoID: todoID, UserID: user, DeletedAt: now.Add(2 * time.Second)},
 	}
 	ids := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
-	// another todo's event on the same topic: not part of the trail
+	// another todo's event on the same topic, not part of the trail; its handler fails (retriable):
+	// it waits on the retry topic (the delay is long: it stays there during the test)
 	other := events.TodoCreated{TodoID: uuid.NewString(), UserID: user, Title: "other", Status: events.StatusPending, CreatedAt: now}
-	consumertest.Publish(t, p, consumertest.Record(topic, uuid.NewString(), other, consumertest.Encode(t, ser, other)))
+	otherID := uuid.NewString()
+	consumertest.Publish(t, p, consumertest.Record(topic, otherID, other, consumertest.Encode(t, ser, other)))
 
 	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
-		Config:      consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: retry, DLQTopic: dlqTopic},
+		Config: consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: retry, DLQTopic: dlqTopic,
+			RetryDelay: 5 * time.Minute, Backoff: consumer.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}},
 		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, Log: quietLog()},
 		func(context.Context, *sql.DB) error { return nil },
 		func(*sql.DB) *consumer.Router {
 			r := consumer.NewRouter()
-			consumer.Handle(r, func(context.Context, *sql.Tx, *consumer.Message, events.TodoCreated) error { return nil })
+			consumer.Handle(r, func(_ context.Context, _ *sql.Tx, _ *consumer.Message, ev events.TodoCreated) error {
+				if ev.TodoID == other.TodoID {
+					return errors.New("trace test: not now")
+				}
+				return nil
+			})
 			consumer.Handle(r, func(context.Context, *sql.Tx, *consumer.Message, events.TodoCompleted) error {
 				return consumer.PermanentError(errors.New("trace test: completion refused"))
 			})
@@ -85,6 +93,23 @@ func TestE2ETraceFollowsATodoAcrossEveryHop(t *testing.T) {
 		}
 		return len(res.Events) == 2 && res.Events[0].Groups[0].State == "applied" && res.Events[1].Groups[0].State == "dead-lettered", out
 	})
+	// the other todo: on the retry topic, with its retry count and error
+	consumertest.Eventually(t, time.Minute, "the other todo's event on the retry topic", func() (bool, string) {
+		code, out, stderr := runCLI(t, env, "trace", other.TodoID, "--topic", topic, "--retry-topic", retry, "--dlq-topic", dlqTopic,
+			"--group", group+"="+dbURL, "--since", "10m", "-o", "json")
+		res = traceResult{}
+		if code != exitOK || json.Unmarshal([]byte(out), &res) != nil || len(res.Events) != 1 {
+			return false, out + stderr
+		}
+		return res.Events[0].Groups[0].State != "pending", out
+	})
+	if res.Events[0].EventID != otherID {
+		t.Errorf("other todo: event %s, want %s", res.Events[0].EventID, otherID)
+	}
+	if g := res.Events[0].Groups[0]; g.State != "retrying" || g.Retry != 1 || !strings.Contains(g.Error, "not now") || !strings.HasPrefix(g.Where, retry+"[") {
+		t.Errorf("other todo: %+v, want retrying, retry_count 1, the error, on %s", g, retry)
+	}
+
 	stop()
 	consumertest.Publish(t, p, consumertest.Record(topic, ids[2], evs[2], consumertest.Encode(t, ser, evs[2])))
 
