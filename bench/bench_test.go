@@ -30,6 +30,16 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
+func TestMachineBusy(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	if got := parseMachineBusy("cpu  100 5 50 1000 20 3 2 0 7 0"); got != 1.6 {
+		t.Fatalf("busy = %v s, want 1.6 (160 ticks: all but idle, iowait and guest)", got)
+	}
+	if machineBusy() <= 0 {
+		t.Error("no busy time read from /proc/stat")
+	}
+}
+
 func TestCPUBetween(t *testing.T) {
 	t0 := time.Now()
 	a := cpuSample{At: t0, Secs: map[string]float64{"postgres": 10, "kafka": 5}}

@@ -61,16 +61,47 @@ func readStat(pid int) (procTimes, error) {
 	return parseStat(string(bytes.TrimSpace(b)))
 }
 
-// cpuSample is the CPU seconds used so far by each component, and when it was taken.
+// cpuSample is the CPU seconds used so far by each component and by the whole machine (every
+// process, busy time of all cores), and when it was taken.
 type cpuSample struct {
-	At   time.Time
-	Secs map[string]float64
+	At      time.Time
+	Secs    map[string]float64
+	Machine float64
+}
+
+// machineBusy is the busy CPU seconds of all cores since boot, from /proc/stat's first line:
+// everything but idle and iowait.
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseMachineBusy(line)
+}
+
+func parseMachineBusy(line string) float64 {
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0
+		}
+		if i != 3 && i != 4 && i < 8 { // idle, iowait; guest times are in user already
+			busy += n
+		}
+	}
+	return float64(busy) / clockTicks
 }
 
 // sampleCPU reads the CPU seconds of each component: its processes' own, plus, for a component
 // with Children, its reaped children's and those of its live children.
 func sampleCPU(cs []component) cpuSample {
-	s := cpuSample{At: time.Now(), Secs: map[string]float64{}}
+	s := cpuSample{At: time.Now(), Secs: map[string]float64{}, Machine: machineBusy()}
 	var kids map[int][]int
 	for _, c := range cs {
 		var sum float64
@@ -113,15 +144,21 @@ func childrenOf() map[int][]int {
 	return out
 }
 
-// CPUUse is what each component used between two samples: seconds, and percent of one core.
+// CPUUse is what each component used between two samples: seconds, and percent of one core;
+// Machine is the whole machine's busy time (every process, ours or not) in percent of one core,
+// out of 100 times the core count.
 type CPUUse struct {
-	Window float64            `json:"window_s"`
-	Secs   map[string]float64 `json:"cpu_s"`
-	Pct    map[string]float64 `json:"pct_of_one_core"`
+	Window  float64            `json:"window_s"`
+	Secs    map[string]float64 `json:"cpu_s"`
+	Pct     map[string]float64 `json:"pct_of_one_core"`
+	Machine float64            `json:"machine_busy_pct_of_one_core"`
 }
 
 func cpuBetween(a, b cpuSample) CPUUse {
 	u := CPUUse{Window: b.At.Sub(a.At).Seconds(), Secs: map[string]float64{}, Pct: map[string]float64{}}
+	if u.Window > 0 {
+		u.Machine = round2(max(b.Machine-a.Machine, 0) / u.Window * 100)
+	}
 	for k, v := range b.Secs {
 		d := max(v-a.Secs[k], 0)
 		u.Secs[k] = round2(d)

@@ -70,9 +70,10 @@ func (r *Report) markdown() string {
 	if r.Limit != nil {
 		p("## The limit (pgbench) and the write path\n\n")
 		p("pgbench runs todo-api's own statements for `POST /v1/todos` (`todo.CreateStatements`), `-M prepared`, on the same cluster, while the connector relays them to `todos.task.events` and notifier and analytics apply them (each payload a real TodoCreated with the transaction's todo id), as for the API's. The API runs closed loop at the same concurrency.\n\n")
-		p("| clients | pgbench tx/s | API tx/s | API / pgbench | API latency p50 / p99 ms | CPU during pgbench | CPU during the API run |\n|---|---|---|---|---|---|---|\n")
+		p("| clients | pgbench tx/s | API tx/s | API / pgbench | API latency p50 / p99 ms | CPU during pgbench (machine; top) | CPU during the API run (machine; top) |\n|---|---|---|---|---|---|---|\n")
 		for _, run := range r.Limit.Runs {
-			p("| %d | %.0f | %.0f | %.0f %% | %.1f / %.1f | %s | %s |\n", run.Clients, run.PgbenchTPS, run.APITPS, run.Ratio*100, run.API.P50, run.API.P99, topCPU(run.PgbenchCPU, 4), topCPU(run.APICPU, 4))
+			p("| %d | %.0f | %.0f | %.0f %% | %.1f / %.1f | %.0f %%; %s | %.0f %%; %s |\n", run.Clients, run.PgbenchTPS, run.APITPS, run.Ratio*100, run.API.P50, run.API.P99,
+				run.PgbenchCPU.Machine, topCPU(run.PgbenchCPU, 4), run.APICPU.Machine, topCPU(run.APICPU, 5))
 		}
 		if r.Limit.Script != "" {
 			p("\n<details><summary>pgbench script</summary>\n\n```\n%s```\n</details>\n\n", r.Limit.Script)
@@ -98,7 +99,7 @@ func (r *Report) markdown() string {
 		}
 	}
 	if r.Idle != nil {
-		p("## Idle\n\nCPU over %.0f s with no load (%% of one core): %s; **total %.1f %%**.\n\n", r.Idle.Window, topCPU(*r.Idle, 20), r.Idle.Total())
+		p("## Idle\n\nCPU over %.0f s with no load (%% of one core): %s; **total %.1f %%** (the machine, every process: %.1f %%).\n\n", r.Idle.Window, topCPU(*r.Idle, 20), r.Idle.Total(), r.Idle.Machine)
 	}
 	if len(r.Serde) > 0 {
 		p("## Serde: the pipeline's against confluent-kafka-go's avrov2\n\n`go test -bench` of `bench/peer/serdebench` (the same TodoCreated, schema and registry; median of 3 runs).\n\n")
@@ -139,9 +140,9 @@ func (r *Report) stepsTable(b *strings.Builder, steps []Step, handled bool) {
 		}
 		p(" %s | %s |\n", missing(s.Missing), strings.Join(s.Errors, "; "))
 	}
-	p("\nCPU per step (%% of one core over the step and its drain):\n\n| offered/s | total | per component |\n|---|---|---|\n")
+	p("\nCPU per step (%% of one core over the step and its drain; the machine has %d cores, so %d %% is all of it; \"machine\" counts every process, the stack's and any other):\n\n| offered/s | machine | stack | per component |\n|---|---|---|---|\n", r.System.Cores, 100*r.System.Cores)
 	for _, s := range steps {
-		p("| %.0f | %.0f %% | %s |\n", s.Offered, s.CPU.Total(), topCPU(s.CPU, 10))
+		p("| %.0f | %.0f %% | %.0f %% | %s |\n", s.Offered, s.CPU.Machine, s.CPU.Total(), topCPU(s.CPU, 10))
 	}
 	p("\n")
 }
@@ -152,7 +153,7 @@ func (r *Report) catchUpTable(b *strings.Builder, what string, c *CatchUp) {
 	for _, g := range sortedKeys(c.Handled) {
 		fmt.Fprintf(b, "; **handled by %s %.0f/s**", g, c.Handled[g])
 	}
-	fmt.Fprintf(b, " (rates from the relay's start to the last event); missing: %s. CPU: %s.\n\n", missing(c.Missing), topCPU(c.CPU, 10))
+	fmt.Fprintf(b, " (rates from the relay's start to the last event); missing: %s. CPU (machine %.0f %%): %s.\n\n", missing(c.Missing), c.CPU.Machine, topCPU(c.CPU, 10))
 }
 
 func pct(s loadgen.Summary) string {
