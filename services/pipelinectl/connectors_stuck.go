@@ -84,20 +84,9 @@ func (a *app) diagnose(ctx context.Context, c *connect.Client, name string, limi
 	if err != nil {
 		return r, err
 	}
-	var pos relay.Position
-	switch len(offs) {
-	case 0:
-		// Nothing committed yet (a new connector, or offsets reset): Debezium streams from the
-		// slot's confirmed position, its source partition is {"server": topic.prefix}.
-		r.offset = connect.Offset{Partition: map[string]any{"server": r.config["topic.prefix"]}, Offset: map[string]any{}}
-	case 1:
-		r.offset = offs[0]
-		if pos, err = relay.ParsePosition(r.offset.Offset); err != nil {
-			return r, fmt.Errorf("connector %s offset: %w", name, err)
-		}
-		r.Committed = &pos
-	default:
-		return r, fmt.Errorf("connector %s has %d committed source offsets, want 1 (one Debezium PostgreSQL server)", name, len(offs))
+	pos, err := r.setOffset(name, offs)
+	if err != nil {
+		return r, err
 	}
 	db, err := a.relayDB(r.config)
 	if err != nil {
@@ -149,6 +138,46 @@ func (a *app) diagnose(ctx context.Context, c *connect.Client, name string, limi
 		r.Note = "no undelivered outbox event in the slot after the committed offset: the task failed on something else than an event"
 		return r, nil
 	}
+	pick := r.pickBlocking(evs, tr)
+	r.Stuck = tr.Send
+	if !tr.Send {
+		r.Note = "the trace is not a failure to send a record: skipping an event would not help; read the trace"
+	}
+	e := evs[pick]
+	r.Event, r.Before = &e, evs[:pick]
+	return r, nil
+}
+
+// relayDB connects to the connector's database: RELAY_DATABASE_URL, or the connector's own
+// host, port, database and credentials (config provider references ${env:VAR} resolved from
+// pipelinectl's environment, as the worker resolves them from its own). The role needs
+// REPLICATION to peek at the slot: the connector's role has it.
+// setOffset takes the connector's committed source offset (none: it streams from the slot's
+// position) and returns its position (zero without one).
+func (r *stuckReport) setOffset(name string, offs []connect.Offset) (relay.Position, error) {
+	var pos relay.Position
+	switch len(offs) {
+	case 0:
+		// Nothing committed yet (a new connector, or offsets reset): Debezium streams from the
+		// slot's confirmed position, its source partition is {"server": topic.prefix}.
+		r.offset = connect.Offset{Partition: map[string]any{"server": r.config["topic.prefix"]}, Offset: map[string]any{}}
+	case 1:
+		r.offset = offs[0]
+		var err error
+		if pos, err = relay.ParsePosition(r.offset.Offset); err != nil {
+			return pos, fmt.Errorf("connector %s offset: %w", name, err)
+		}
+		r.Committed = &pos
+	default:
+		return pos, fmt.Errorf("connector %s has %d committed source offsets, want 1 (one Debezium PostgreSQL server)", name, len(offs))
+	}
+	return pos, nil
+}
+
+// pickBlocking is the index of the event of evs the task is stuck on: the one its trace names,
+// else the first that breaks the outbox rules, else the first (with Isolate: only one record per
+// transaction can tell). It sets Reason, and Isolate when events are ahead of the one picked.
+func (r *stuckReport) pickBlocking(evs []relay.Event, tr relay.Trace) int {
 	pick := -1
 	for i, e := range evs {
 		if tr.Names(e) {
@@ -171,19 +200,9 @@ func (a *app) diagnose(ctx context.Context, c *connect.Client, name string, limi
 	if pick > 0 {
 		r.Isolate = true
 	}
-	r.Stuck = tr.Send
-	if !tr.Send {
-		r.Note = "the trace is not a failure to send a record: skipping an event would not help; read the trace"
-	}
-	e := evs[pick]
-	r.Event, r.Before = &e, evs[:pick]
-	return r, nil
+	return pick
 }
 
-// relayDB connects to the connector's database: RELAY_DATABASE_URL, or the connector's own
-// host, port, database and credentials (config provider references ${env:VAR} resolved from
-// pipelinectl's environment, as the worker resolves them from its own). The role needs
-// REPLICATION to peek at the slot: the connector's role has it.
 func (a *app) relayDB(cfg connect.Config) (*sql.DB, error) {
 	dsn := a.environ[relayDatabaseURLEnv]
 	if dsn == "" {
@@ -427,18 +446,8 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 		return res, fmt.Errorf("the blocking event is %s, not %s: run connectors stuck %s", r.Event.ID, o.id, name)
 	}
 	if !o.yes {
-		res.Action = "would-skip"
-		if r.Isolate {
-			step("isolate: stop, set max.batch.size=%s, resume, wait until the task fails again (%d event(s) ahead are delivered)", isolateBatchSize, len(r.Before))
-		}
-		step("record outbox event %s (LSN %s) on %s", r.Event.ID, r.Event.LSN, o.dlqTopic)
-		step("stop, write the offset just past LSN %s, resume", r.Event.LSN)
-		if !r.Isolate {
-			if res.Offset, err = relay.SkipOffset(r.offset.Offset, r.stream, r.Event.Index); err != nil {
-				return res, err
-			}
-		}
-		return res, nil
+		err = planSkip(&res, r, o, step)
+		return res, err
 	}
 
 	orig, interrupted := originalConfig(r.config)
@@ -458,40 +467,10 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 		}
 	}()
 	if r.Isolate {
-		if err := a.stopWait(ctx, c, name, o.wait); err != nil {
+		if r, err = a.isolate(ctx, c, name, o, orig, &changed, step); err != nil {
 			return res, err
 		}
-		changed = true
-		if _, err := c.PutConfig(ctx, name, isolationConfig(orig)); err != nil {
-			return res, err
-		}
-		if err := c.Resume(ctx, name); err != nil {
-			return res, err
-		}
-		step("isolating: max.batch.size=%s, resumed", isolateBatchSize)
-		if err := a.waitFailed(ctx, c, name, o.wait); err != nil {
-			return res, err
-		}
-		if r, err = a.diagnose(ctx, c, name, o.limit); err != nil {
-			return res, err
-		}
-		if len(r.SharedOffset) > 0 {
-			return res, errors.New(r.Note)
-		}
-		if r.Event == nil || !r.Stuck {
-			return res, fmt.Errorf("after isolation the connector is not stuck on an event: %s", r.Note)
-		}
-		idx := firstInsert(r.stream, r.router)
-		if idx < 0 {
-			return res, fmt.Errorf("after isolation no undelivered event is left in the slot: %s", r.Note)
-		}
-		first, err := r.router.Event(r.stream, idx)
-		if err != nil {
-			return res, err
-		}
-		r.Event, r.Reason = &first, "the task failed on it with one record per Kafka transaction"
 		res.Event, res.Isolated = r.Event, true
-		step("the task failed again on outbox event %s (LSN %s); everything ahead of it is delivered", first.ID, first.LSN)
 	}
 	e := r.Event
 	if o.id != "" && e.ID != o.id {
@@ -554,6 +533,66 @@ func (a *app) skip(ctx context.Context, c *connect.Client, name string, o skipOp
 const isolatingKey = "pipelinectl.skip.isolating.max.batch.size"
 
 // isolationConfig is cfg with max.batch.size=1 and the marker that remembers cfg's own value.
+// planSkip is skip without --yes: the steps it would take, and the offset it would write when no
+// isolation comes first.
+func planSkip(res *skipResult, r stuckReport, o skipOptions, step func(string, ...any)) error {
+	res.Action = "would-skip"
+	if r.Isolate {
+		step("isolate: stop, set max.batch.size=%s, resume, wait until the task fails again (%d event(s) ahead are delivered)", isolateBatchSize, len(r.Before))
+	}
+	step("record outbox event %s (LSN %s) on %s", r.Event.ID, r.Event.LSN, o.dlqTopic)
+	step("stop, write the offset just past LSN %s, resume", r.Event.LSN)
+	if r.Isolate {
+		return nil
+	}
+	var err error
+	res.Offset, err = relay.SkipOffset(r.offset.Offset, r.stream, r.Event.Index)
+	return err
+}
+
+// isolate runs the connector with one record per poll (so one per Kafka transaction) until its
+// task fails again, and returns the diagnosis then: everything ahead of the blocking event is
+// delivered, and the event is the first undelivered one. *changed is set once the connector's
+// config is about to change (its own config orig must then be restored).
+func (a *app) isolate(ctx context.Context, c *connect.Client, name string, o skipOptions, orig connect.Config,
+	changed *bool, step func(string, ...any)) (stuckReport, error) {
+	if err := a.stopWait(ctx, c, name, o.wait); err != nil {
+		return stuckReport{}, err
+	}
+	*changed = true
+	if _, err := c.PutConfig(ctx, name, isolationConfig(orig)); err != nil {
+		return stuckReport{}, err
+	}
+	if err := c.Resume(ctx, name); err != nil {
+		return stuckReport{}, err
+	}
+	step("isolating: max.batch.size=%s, resumed", isolateBatchSize)
+	if err := a.waitFailed(ctx, c, name, o.wait); err != nil {
+		return stuckReport{}, err
+	}
+	r, err := a.diagnose(ctx, c, name, o.limit)
+	if err != nil {
+		return r, err
+	}
+	if len(r.SharedOffset) > 0 {
+		return r, errors.New(r.Note)
+	}
+	if r.Event == nil || !r.Stuck {
+		return r, fmt.Errorf("after isolation the connector is not stuck on an event: %s", r.Note)
+	}
+	idx := firstInsert(r.stream, r.router)
+	if idx < 0 {
+		return r, fmt.Errorf("after isolation no undelivered event is left in the slot: %s", r.Note)
+	}
+	first, err := r.router.Event(r.stream, idx)
+	if err != nil {
+		return r, err
+	}
+	r.Event, r.Reason = &first, "the task failed on it with one record per Kafka transaction"
+	step("the task failed again on outbox event %s (LSN %s); everything ahead of it is delivered", first.ID, first.LSN)
+	return r, nil
+}
+
 func isolationConfig(cfg connect.Config) connect.Config {
 	iso := connect.Config{}
 	for k, v := range cfg {
