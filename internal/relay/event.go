@@ -169,11 +169,18 @@ type Trace struct {
 	text      string
 }
 
-var invalidTopicsRe = regexp.MustCompile(`Invalid topics: \[([^\]]*)\]`)
+var (
+	invalidTopicsRe = regexp.MustCompile(`Invalid topics: \[([^\]]*)\]`)
+	// Connect's TopicAdmin.createOrFindTopics, when it cannot create a record's topic (a name that
+	// collides with an existing one once '.' and '_' are taken as one, a policy, an ACL): the names
+	// joined by "', '".
+	uncreatedTopicsRe = regexp.MustCompile(`Unable to create topic\(s\) '(.*?)': `)
+)
 
 // ParseTrace reads a Connect task trace. A send failure is what Connect's
 // AbstractWorkerSourceTask reports when the producer refuses a record ("Unrecoverable exception
-// trying to send", "Unrecoverable exception from producer send callback").
+// trying to send", "Unrecoverable exception from producer send callback") or when it cannot
+// create the record's topic ("Unable to create topic(s) '...'").
 func ParseTrace(trace string) Trace {
 	first, _, _ := strings.Cut(trace, "\n")
 	t := Trace{FirstLine: strings.TrimSpace(first), text: trace}
@@ -183,12 +190,16 @@ func ParseTrace(trace string) Trace {
 		}
 	}
 	t.Send = strings.Contains(trace, "trying to send") || strings.Contains(trace, "producer send callback") ||
-		strings.Contains(trace, "InvalidTopicException") || strings.Contains(trace, "RecordTooLargeException")
+		strings.Contains(trace, "InvalidTopicException") || strings.Contains(trace, "RecordTooLargeException") ||
+		uncreatedTopicsRe.MatchString(trace)
 	t.TooLarge = strings.Contains(trace, "RecordTooLargeException")
 	for _, m := range invalidTopicsRe.FindAllStringSubmatch(trace, -1) {
 		for _, name := range strings.Split(m[1], ", ") {
 			t.Topics = append(t.Topics, name)
 		}
+	}
+	if m := uncreatedTopicsRe.FindStringSubmatch(trace); m != nil {
+		t.Topics = append(t.Topics, strings.Split(m[1], "', '")...)
 	}
 	return t
 }

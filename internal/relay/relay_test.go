@@ -247,6 +247,25 @@ func TestParseTrace(t *testing.T) {
 	}
 }
 
+// TestParseTraceTopicCreation: the trace of a record routed to a topic Connect could not create
+// (measured on the local stack: aggregate_type "x_events" while topic "x.events" exists) names the
+// topic in "Unable to create topic(s) '...'", not in "Invalid topics: [...]". Before, stuck did not
+// see it, and named the first pending event that broke the outbox rules instead: a deliverable one.
+func TestParseTraceTopicCreation(t *testing.T) {
+	tr := ParseTrace("org.apache.kafka.connect.errors.ConnectException: Unable to create topic(s) 'b9relay_events': " +
+		"Topic 'b9relay_events' collides with existing topic: b9relay.events\n\tat org.apache.kafka.connect.util.TopicAdmin.createOrFindTopics(TopicAdmin.java:444)\n" +
+		"Caused by: org.apache.kafka.common.errors.InvalidTopicException: Topic 'b9relay_events' collides with existing topic: b9relay.events\n")
+	if !tr.Send || !tr.Names(Event{Topic: "b9relay_events"}) || tr.Names(Event{Topic: "b9relay.events"}) {
+		t.Errorf("collision: %+v", tr)
+	}
+	// Any other reason Connect cannot create the topic (a policy, an ACL) blocks the same way.
+	two := ParseTrace("org.apache.kafka.connect.errors.ConnectException: Unable to create topic(s) 'a.events', 'b.events': " +
+		"org.apache.kafka.common.errors.PolicyViolationException: no\n")
+	if !two.Send || !two.Names(Event{Topic: "a.events"}) || !two.Names(Event{Topic: "b.events"}) || two.Names(Event{Topic: "c.events"}) {
+		t.Errorf("policy: %+v", two)
+	}
+}
+
 func TestBytea(t *testing.T) {
 	if b, err := Bytea(`\x00ff`); err != nil || len(b) != 2 || b[1] != 0xff {
 		t.Fatalf("%v %v", b, err)
