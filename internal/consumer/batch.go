@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -69,27 +68,18 @@ func (c *Consumer) applyBatch(run, wait context.Context, bs BatchStore, ps []pre
 		}
 		return nil
 	}
-	// One batch transaction at a time per consumer: batches of different partitions that touch the
-	// same rows in different orders (analytics' per-user counters) deadlock each other when they
-	// run together; one at a time they cannot, and a partition's batch grows while it waits.
-	select {
-	case c.batchSlot <- struct{}{}:
-	case <-run.Done():
-		return run.Err()
-	}
-	start := time.Now()
-	dup, err := bs.ApplyBatch(run, c.cfg.GroupID, msgs, func(tx *sql.Tx, j int) error {
+	// one transaction at a time per consumer, with the other partitions' batches that wait (combine.go)
+	r := c.combine.apply(run, bs, c.cfg.GroupID, msgs, func(tx *sql.Tx, j int) error {
 		p := ps[idx[j]]
 		p.msg.afterCommit = nil // hooks of a rolled back try must not run
 		return p.h(run, tx, p.msg, p.ev)
 	})
-	<-c.batchSlot
+	dup, err := r.dup, r.err
 	var be *BatchError
 	switch {
 	case err == nil:
-		took := time.Since(start)
 		for j, i := range idx {
-			c.done(ps[i], dup[j], took)
+			c.done(ps[i], dup[j], r.took)
 		}
 		done(ps[len(ps)-1].rec) // offsets are monotonic: the last one stores the batch
 		return nil

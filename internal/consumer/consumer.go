@@ -171,7 +171,7 @@ type Consumer struct {
 	unroutedMu sync.Mutex
 	unrouted   map[string]bool // the type labels of consumer_events_unrouted_total in use
 
-	batchSlot chan struct{} // held by the batch transaction running (capacity 1)
+	combine combiner // the batch transactions, one at a time, partitions combined
 }
 
 // failFatal records a fatal error (the first one wins): Run stops with it, /healthz reports it.
@@ -213,7 +213,7 @@ func New(cfg Config, r *Router, d Deps) (*Consumer, error) {
 	}
 	c := &Consumer{cfg: cfg, log: d.Log.With("group", cfg.GroupID), dec: d.Decoder, store: d.Store, pub: d.Publisher,
 		routes: map[string]HandlerFunc{}, ready: d.Ready, now: time.Now, workers: map[partKey]*worker{},
-		unrouted: map[string]bool{}, batchSlot: make(chan struct{}, 1)}
+		unrouted: map[string]bool{}}
 	for _, t := range r.Types() {
 		c.routes[t] = recoverPanics(r.handler(t))
 	}
