@@ -100,17 +100,19 @@ func (r *reader) get(key string) (arrival, bool) {
 // waitAll waits until every key has arrived, or timeout; it returns how many did.
 func (r *reader) waitAll(ctx context.Context, keys []string, timeout time.Duration) int {
 	deadline := time.Now().Add(timeout)
+	pending := keys
 	for {
-		n := 0
+		var left []string // only the keys not seen yet are looked at again
 		r.mu.Lock()
-		for _, k := range keys {
-			if _, ok := r.seen[k]; ok {
-				n++
+		for _, k := range pending {
+			if _, ok := r.seen[k]; !ok {
+				left = append(left, k)
 			}
 		}
 		r.mu.Unlock()
-		if n == len(keys) || time.Now().After(deadline) || ctx.Err() != nil {
-			return n
+		pending = left
+		if len(pending) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return len(keys) - len(pending)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

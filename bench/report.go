@@ -89,7 +89,7 @@ func (r *Report) markdown() string {
 	}
 	if r.Peer != nil {
 		p("## The peer: watermill's SQL forwarder\n\n")
-		p("watermill-sql's subscriber (default PostgreSQL schema and offsets adapters, poll interval %s) into watermill-kafka's publisher (sarama, acks=all, idempotent) through `components/forwarder`, writing to `%s`; each load transaction writes a todo row and its message (same payload, key = todo id). \"API\" below is due -> the peer's COMMIT.\n\n", r.Peer.PollInterval, peerTopic)
+		p("watermill-sql's subscriber (default PostgreSQL schema and offsets adapters, poll interval %s) into watermill-kafka's publisher (sarama, acks=all, idempotent) through `components/forwarder`, writing to `%s`; each load transaction writes a todo row and its message (same payload, key = todo id), on a pool of 20 connections (todo-api's default). \"API\" below is due -> the peer's COMMIT.\n\n", r.Peer.PollInterval, peerTopic)
 		r.stepsTable(&b, r.Peer.Steps, false)
 		if r.Peer.CatchUp != nil {
 			r.catchUpTable(&b, "peer (watermill forwarder)", r.Peer.CatchUp)

@@ -49,7 +49,7 @@ type flags struct {
 	poll                              time.Duration
 	rate                              float64
 	duration                          time.Duration
-	workers, n, batch                 int
+	workers, pool, n, batch           int
 }
 
 func main() {
@@ -68,7 +68,8 @@ func main() {
 	fs.StringVar(&f.user, "user", "bench-peer", "load, fill: the todos' user id")
 	fs.Float64Var(&f.rate, "rate", 100, "load: transactions per second")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "load: how long")
-	fs.IntVar(&f.workers, "workers", 256, "load: concurrent transactions at most")
+	fs.IntVar(&f.workers, "workers", 256, "load: requests in flight at most (each waits for a connection of the pool)")
+	fs.IntVar(&f.pool, "pool", 20, "load: database connections at most (todo-api's default pool size)")
 	fs.IntVar(&f.n, "n", 1000, "fill: messages")
 	fs.IntVar(&f.batch, "batch", 1000, "fill: messages per transaction")
 	_ = fs.Parse(os.Args[2:])
@@ -171,8 +172,8 @@ func load(ctx context.Context, f flags) error {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(f.workers)
-	db.SetMaxIdleConns(f.workers)
+	db.SetMaxOpenConns(f.pool)
+	db.SetMaxIdleConns(f.pool)
 	payload, err := hex.DecodeString(f.payload)
 	if err != nil || len(payload) == 0 {
 		return fmt.Errorf("-payload: want the hex of an Avro payload (%v)", err)
