@@ -3,11 +3,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/connectors"
@@ -28,14 +26,7 @@ func TestE2EConnectorsDryRunListDescribe(t *testing.T) {
 	if strings.TrimSpace(out) != "todos-outbox: would update (poll.interval.ms)" {
 		t.Errorf("dry run of a change:\n%s", out)
 	}
-	c := connectClient(t, env)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	running, err := c.Config(ctx, "todos-outbox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if running["poll.interval.ms"] == "7" {
+	if runningConfig(t, env, "todos-outbox")["poll.interval.ms"] == "7" {
 		t.Fatal("--dry-run changed the running connector")
 	}
 

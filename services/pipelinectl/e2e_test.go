@@ -70,6 +70,18 @@ func connectClient(t *testing.T, env map[string]string) *connect.Client {
 	return c
 }
 
+// runningConfig is the config Connect holds for connector name.
+func runningConfig(t *testing.T, env map[string]string, name string) connect.Config {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := connectClient(t, env).Config(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func mustRun(t *testing.T, env map[string]string, wantCode int, argv ...string) string {
 	t.Helper()
 	code, out, stderr := runCLI(t, env, argv...)
@@ -173,17 +185,13 @@ func TestE2EConnectorBadConfigIsRefusedAndRunningOneUntouched(t *testing.T) {
 		t.Fatalf("refusal does not show Connect's message:\n%s", out)
 	}
 
-	c := connectClient(t, env)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	running, err := c.Config(ctx, "todos-outbox")
-	if err != nil {
-		t.Fatal(err)
-	}
+	running := runningConfig(t, env, "todos-outbox")
 	if !running.Equal(good.Config) {
 		t.Fatalf("running config changed: keys %q differ", running.Diff(good.Config))
 	}
-	if s, err := c.Status(ctx, "todos-outbox"); err != nil || !s.Running() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if s, err := connectClient(t, env).Status(ctx, "todos-outbox"); err != nil || !s.Running() {
 		t.Fatalf("connector not running after the refusal: %+v, %v", s, err)
 	}
 }
