@@ -168,7 +168,7 @@ type envVar struct {
 
 // programEnv parses the Go files of services/<program> for `env:"NAME,required"` and
 // `envDefault:"..."` struct tags (caarlos0/env, the services' configuration), following an
-// embedded struct of an internal package (consumer.EnvConfig) into internal/<package>.
+// embedded struct of another package of the module (consumer.EnvConfig) into its directory.
 func programEnv(t *testing.T, program string) map[string]envVar {
 	t.Helper()
 	vars := map[string]envVar{}
@@ -177,7 +177,7 @@ func programEnv(t *testing.T, program string) map[string]envVar {
 }
 
 // envTags adds to vars the env tags of the structs in dir's Go files (only the struct typeName
-// when it is not empty), and those of the internal packages' structs they embed.
+// when it is not empty), and those of the module's structs they embed (found by the file's import).
 func envTags(t *testing.T, dir, typeName string, vars map[string]envVar) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
@@ -200,7 +200,12 @@ func envTags(t *testing.T, dir, typeName string, vars map[string]envVar) {
 			}
 			if sel, ok := field.Type.(*ast.SelectorExpr); ok && len(field.Names) == 0 {
 				if pkg, ok := sel.X.(*ast.Ident); ok {
-					envTags(t, filepath.Join("internal", pkg.Name), sel.Sel.Name, vars)
+					for _, imp := range file.Imports {
+						path, _ := strconv.Unquote(imp.Path.Value)
+						if rel, ok := strings.CutPrefix(path, "github.com/todocdc/pipeline/"); ok && (imp.Name == nil && filepath.Base(rel) == pkg.Name || imp.Name != nil && imp.Name.Name == pkg.Name) {
+							envTags(t, filepath.FromSlash(rel), sel.Sel.Name, vars)
+						}
+					}
 				}
 			}
 			if field.Tag == nil {

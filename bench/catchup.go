@@ -11,9 +11,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/connect"
-	"github.com/todocdc/pipeline/internal/events"
-	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/serde"
 )
 
 // CatchUp is a relay catching up on a backlog: Events committed while it was halted (the

@@ -9,7 +9,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/topics"
 )
 

@@ -15,10 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/loadgen"
-	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/internal/todo"
+	"github.com/todocdc/pipeline/serde"
 )
 
 // Limit is pgbench running todo-api's transaction for a created todo at each concurrency, and

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/loadgen"
 )
 

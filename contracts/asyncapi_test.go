@@ -15,8 +15,8 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/topics"
 	"github.com/todocdc/pipeline/schemas"
 )
@@ -229,7 +229,7 @@ func configText(v any) string {
 }
 
 // TestMessagesAreTheSchemas: every record of schemas/ is a message on each topic, its payload
-// the .avsc file itself by $ref (so the two cannot differ), valid Avro, named as internal/events
+// the .avsc file itself by $ref (so the two cannot differ), valid Avro, named as events
 // names it, with its ce_type, its registry subject and the key; and every file the document
 // refers to exists.
 func TestMessagesAreTheSchemas(t *testing.T) {
@@ -275,7 +275,7 @@ func TestMessagesAreTheSchemas(t *testing.T) {
 				}
 				ev, ok := byRecord[rec.Namespace+"."+rec.Name]
 				if !ok {
-					t.Fatalf("%s is the record %s.%s, which no event of internal/events (contractEvents) names", file, rec.Namespace, rec.Name)
+					t.Fatalf("%s is the record %s.%s, which no event of events (contractEvents) names", file, rec.Namespace, rec.Name)
 				}
 				hs := d.headers(msg)
 				if c := hs.props[events.HeaderType]["const"]; c != ev.EventType() {
@@ -371,7 +371,7 @@ func TestExamplesAreValid(t *testing.T) {
 	}
 }
 
-// TestHeadersAreTheRuntimes: the CloudEvents headers of internal/events (names, constant
+// TestHeadersAreTheRuntimes: the CloudEvents headers of events (names, constant
 // values, event types), the failure headers the consumer runtime writes on the retry topic and
 // the DLQ, and the replay headers of pipelinectl dlq replay.
 func TestHeadersAreTheRuntimes(t *testing.T) {
@@ -396,7 +396,7 @@ func TestHeadersAreTheRuntimes(t *testing.T) {
 		}
 	}
 	if len(ce.props) != len(consts) {
-		t.Errorf("CloudEventsHeaders has %d headers, internal/events %d", len(ce.props), len(consts))
+		t.Errorf("CloudEventsHeaders has %d headers, events %d", len(ce.props), len(consts))
 	}
 	var enum []string
 	for _, v := range ce.props[events.HeaderType]["enum"].([]any) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 )
 
 // BenchmarkCreateTodo measures the write path over HTTP: authenticate, validate, encode the event,

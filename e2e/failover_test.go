@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 )
 
 // Connect workers of the local stack: worker 1 "connect" on 8083, worker 2 "connect2" on 8084

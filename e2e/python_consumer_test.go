@@ -23,8 +23,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
-	"github.com/todocdc/pipeline/internal/consumer/consumertest"
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/todo"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/topicreader"
 )
 

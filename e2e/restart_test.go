@@ -17,9 +17,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/outbox"
-	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/serde"
 )
 
 // TestConnectorRestartsLoseNothing writes outbox transactions of one to five events each (events

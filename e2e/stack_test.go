@@ -18,10 +18,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/auth"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/openapitest"
-	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/serde"
 )
 
 // stack holds the addresses and clients of the running local stack.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/connect"
-	"github.com/todocdc/pipeline/internal/events"
 )
 
 type fakeAPI struct {

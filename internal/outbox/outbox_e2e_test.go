@@ -14,8 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/todocdc/pipeline/internal/consumer/consumertest"
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/migrate"
 	"github.com/todocdc/pipeline/internal/outbox"
 	"github.com/todocdc/pipeline/internal/outbox/outboxtest"

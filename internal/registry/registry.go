@@ -19,7 +19,7 @@ import (
 	"github.com/riferrei/srclient"
 	"gopkg.in/yaml.v3"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 )
 
 // Schema is one .avsc file and the subject it is registered under.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/riferrei/srclient"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/schemas"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/outbox"
 )
 

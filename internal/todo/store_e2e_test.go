@@ -13,9 +13,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/outbox"
-	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/serde"
 )
 
 func openStore(t *testing.T) (*Store, *sqlx.DB) {

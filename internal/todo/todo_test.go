@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/events"
 )
 
 func TestNormalizeTitle(t *testing.T) {

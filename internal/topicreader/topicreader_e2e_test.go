@@ -12,7 +12,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
+	ct "github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/topicreader"
 )
 

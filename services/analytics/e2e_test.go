@@ -21,9 +21,9 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/auth"
-	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
-	"github.com/todocdc/pipeline/internal/events"
+	ct "github.com/todocdc/pipeline/internal/consumertest"
 )
 
 // analyticsProc runs the real analytics binary with its own group, topic and schema.

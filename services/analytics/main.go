@@ -1,5 +1,5 @@
 // Command analytics consumes todos.task.events in consumer group "analytics" on the consumer
-// runtime (internal/consumer) and keeps a per-user projection (todos created, completed, deleted,
+// runtime (consumer) and keeps a per-user projection (todos created, completed, deleted,
 // open now, completion rate) in its own database, served at GET /v1/stats to the bearer of a token.
 package main
 
@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/todocdc/pipeline/consumer"
 	"github.com/todocdc/pipeline/internal/auth"
 	"github.com/todocdc/pipeline/internal/config"
-	"github.com/todocdc/pipeline/internal/consumer"
 	"github.com/todocdc/pipeline/internal/httpapi"
 	"github.com/todocdc/pipeline/internal/migrate"
 )

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/todocdc/pipeline/internal/consumer"
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/consumer"
+	"github.com/todocdc/pipeline/events"
 )
 
 // routes applies each event to the projection inside the runtime's transaction.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/todocdc/pipeline/internal/consumer"
-	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/consumer"
+	"github.com/todocdc/pipeline/events"
+	ct "github.com/todocdc/pipeline/internal/consumertest"
 )
 
 // TestDuplicateDeliveryChangesProjectionOnce delivers a todo's created and completed events, then

@@ -1,5 +1,5 @@
 // Command notifier consumes todos.task.events in consumer group "notifier" on the consumer runtime
-// (internal/consumer): for each todos.task.created it records, in its own database, the
+// (consumer): for each todos.task.created it records, in its own database, the
 // notification a mail sender would send to the user, exactly once per event.
 package main
 
@@ -14,9 +14,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/todocdc/pipeline/consumer"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/config"
-	"github.com/todocdc/pipeline/internal/consumer"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/migrate"
 )
 

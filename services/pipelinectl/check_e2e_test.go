@@ -17,8 +17,8 @@ import (
 
 	"github.com/riferrei/srclient"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/compat"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/schemas"
 )
 

@@ -18,9 +18,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/spf13/cobra"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/relay"
 )

@@ -13,11 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/producer"
-	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/internal/topics"
+	"github.com/todocdc/pipeline/serde"
 )
 
 // dlqRecord is one DLQ entry as dlq list/show print it.

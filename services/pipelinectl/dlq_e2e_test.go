@@ -17,9 +17,9 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
-	"github.com/todocdc/pipeline/internal/consumer"
-	ct "github.com/todocdc/pipeline/internal/consumer/consumertest"
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/consumer"
+	"github.com/todocdc/pipeline/events"
+	ct "github.com/todocdc/pipeline/internal/consumertest"
 )
 
 // TestE2EDLQReplayAppliesOnce: a record dead-lettered by a handler's permanent error is listed and

@@ -12,8 +12,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/events"
 )
 
 // A replay that failed partway says what it did: replayed, skipped, the failure, what was not tried.

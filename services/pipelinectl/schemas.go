@@ -16,8 +16,8 @@ import (
 	"github.com/riferrei/srclient"
 	"github.com/spf13/cobra"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/compat"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/registry"
 	"github.com/todocdc/pipeline/schemas"
 )

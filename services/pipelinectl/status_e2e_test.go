@@ -20,11 +20,11 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
+	"github.com/todocdc/pipeline/consumer"
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/connectors"
-	"github.com/todocdc/pipeline/internal/consumer"
-	"github.com/todocdc/pipeline/internal/consumer/consumertest"
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/status"
 )
 

@@ -16,11 +16,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/connectors"
-	"github.com/todocdc/pipeline/internal/consumer/consumertest"
+	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/outbox"
 	"github.com/todocdc/pipeline/internal/outbox/outboxtest"
 )

@@ -15,8 +15,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/spf13/cobra"
 
-	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/internal/topicreader"
+	"github.com/todocdc/pipeline/serde"
 )
 
 // tailOptions are the flags of tail.

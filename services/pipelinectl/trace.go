@@ -15,8 +15,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/spf13/cobra"
 
+	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/events"
 	"github.com/todocdc/pipeline/internal/topicreader"
 )
 

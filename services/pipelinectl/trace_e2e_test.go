@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/todocdc/pipeline/internal/consumer"
-	"github.com/todocdc/pipeline/internal/consumer/consumertest"
-	"github.com/todocdc/pipeline/internal/events"
+	"github.com/todocdc/pipeline/consumer"
+	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/internal/consumertest"
 )
 
 // TestE2ETraceFollowsATodoAcrossEveryHop: a todo's three events on a topic of the test's own,

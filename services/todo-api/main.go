@@ -25,8 +25,8 @@ import (
 	"github.com/todocdc/pipeline/internal/config"
 	"github.com/todocdc/pipeline/internal/idempotency"
 	"github.com/todocdc/pipeline/internal/migrate"
-	"github.com/todocdc/pipeline/internal/serde"
 	"github.com/todocdc/pipeline/internal/todo"
+	"github.com/todocdc/pipeline/serde"
 )
 
 type cfg struct {

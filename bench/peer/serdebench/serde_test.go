@@ -1,4 +1,4 @@
-// Package serdebench compares the pipeline's Avro serde (internal/serde) with
+// Package serdebench compares the pipeline's Avro serde (serde) with
 // confluent-kafka-go's schemaregistry/serde/avrov2 on the same event, the same schema and the same
 // registry (the local stack's, at SCHEMA_REGISTRY_URL: each side fetches the schema once and
 // caches it, so the loops measure encoding and decoding only). make bench runs it.
@@ -14,8 +14,8 @@ import (
 	csd "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde/avrov2"
 
-	"github.com/todocdc/pipeline/internal/events"
-	"github.com/todocdc/pipeline/internal/serde"
+	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/serde"
 )
 
 var ev = events.TodoCreated{TodoID: "0190b6c4-8f5a-7c3e-9d2b-1a2b3c4d5e6f", UserID: "alice", Title: "Buy milk",

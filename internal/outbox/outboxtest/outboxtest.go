@@ -17,7 +17,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
-	"github.com/todocdc/pipeline/internal/consumer/consumertest"
+	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/outbox"
 )
 
