@@ -30,7 +30,7 @@ func TestSustainedStepSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer api.close()
-	rd, err := newReader(c.Bootstrap, events.Topic)
+	rd, err := newReader(c.Kafka, events.Topic)
 	if err != nil {
 		t.Fatal(err)
 	}

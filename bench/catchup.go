@@ -37,7 +37,7 @@ func (b *bench) catchUp(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	rd, err := newReader(b.c.Bootstrap, events.Topic)
+	rd, err := newReader(b.c.Kafka, events.Topic)
 	if err != nil {
 		return err
 	}

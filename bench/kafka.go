@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/topics"
 )
 
@@ -29,14 +30,13 @@ type reader struct {
 	done chan struct{}
 }
 
-func newReader(bootstrap, topic string) (*reader, error) {
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":  bootstrap,
+func newReader(kc kafkaconf.Client, topic string) (*reader, error) {
+	c, err := kafka.NewConsumer(kc.ConfigMap(kafka.ConfigMap{
 		"group.id":           "bench-reader-" + uuid.NewString(), // never commits: assign, not subscribe
 		"isolation.level":    "read_committed",
 		"enable.auto.commit": false,
 		"log_level":          3,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("reader: %w", err)
 	}
@@ -125,8 +125,8 @@ func (r *reader) close() {
 }
 
 // ensureTopic creates topic with 6 partitions (like the main topic) unless it exists.
-func ensureTopic(ctx context.Context, bootstrap, name string) error {
-	a, err := topics.NewAdmin(bootstrap, 30*time.Second)
+func ensureTopic(ctx context.Context, kc kafkaconf.Client, name string) error {
+	a, err := topics.NewAdmin(kc, 30*time.Second)
 	if err != nil {
 		return err
 	}

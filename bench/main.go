@@ -26,6 +26,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 type config struct {
@@ -47,9 +48,10 @@ type config struct {
 	PeerPoll        time.Duration `json:"peer_poll_interval_ns"`
 	Connector       string        `json:"connector"`
 
-	APIURL, ConnectURL, RegistryURL, Bootstrap string `json:"-"`
-	TodoDB, NotifierDB, AnalyticsDB            string `json:"-"`
-	StateDir, JWTSecret, Repo                  string `json:"-"`
+	APIURL, ConnectURL, RegistryURL, Bootstrap string           `json:"-"`
+	Kafka                                      kafkaconf.Client `json:"-"`
+	TodoDB, NotifierDB, AnalyticsDB            string           `json:"-"`
+	StateDir, JWTSecret, Repo                  string           `json:"-"`
 }
 
 var allSections = []string{"idle", "serde", "limit", "writepath", "sustained", "catchup", "peer"}
@@ -114,6 +116,7 @@ func parseConfig(args []string) (*config, error) {
 	c.ConnectURL = env("CONNECT_URL", "http://127.0.0.1:8083")
 	c.RegistryURL = env("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7")
 	c.Bootstrap = env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+	c.Kafka = kafkaconf.Admin(os.Getenv) // the bench makes its own topic and readers: the admin principal
 	c.TodoDB, c.NotifierDB, c.AnalyticsDB = os.Getenv("TODO_API_DATABASE_URL"), os.Getenv("NOTIFIER_DATABASE_URL"), os.Getenv("ANALYTICS_DATABASE_URL")
 	c.StateDir, c.JWTSecret = env("STATE_DIR", ".state"), os.Getenv("JWT_SECRET")
 	c.Repo, _ = os.Getwd()

@@ -95,7 +95,7 @@ func (b *bench) peer(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTopic(ctx, b.c.Bootstrap, peerTopic); err != nil {
+	if err := ensureTopic(ctx, b.c.Kafka, peerTopic); err != nil {
 		return err
 	}
 	fwd, err := b.startForwarder(poll)
@@ -103,7 +103,7 @@ func (b *bench) peer(ctx context.Context, rep *Report) error {
 		return err
 	}
 	defer func() { fwd.stop() }()
-	rd, err := newReader(b.c.Bootstrap, peerTopic)
+	rd, err := newReader(b.c.Kafka, peerTopic)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func (b *bench) sustained(ctx context.Context, rep *Report) error {
 		return err
 	}
 	defer api.close()
-	rd, err := newReader(b.c.Bootstrap, events.Topic)
+	rd, err := newReader(b.c.Kafka, events.Topic)
 	if err != nil {
 		return err
 	}

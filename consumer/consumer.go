@@ -17,6 +17,7 @@ import (
 
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/serde"
 )
 
@@ -28,7 +29,10 @@ type Decoder interface {
 // Config configures a Consumer. Zero values take the defaults named in each comment.
 type Config struct {
 	BootstrapServers string // required
-	GroupID          string // required
+	// Security is how the consumer, and the producer of its retry and DLQ copies, authenticate:
+	// the group's own principal (zero: no authentication).
+	Security kafkaconf.Security
+	GroupID  string // required
 	// Topic, RetryTopic, DLQTopic, InPlaceAttempts, MaxRetries, RetryDelay and BatchSize default
 	// to EnvConfig's defaults (its envDefault tags), given here too.
 	Topic      string // main topic; default events.Topic
@@ -100,11 +104,18 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// kafkaClient is where the consumer connects and as whom.
+func (c Config) kafkaClient() kafkaconf.Client {
+	return kafkaconf.Client{BootstrapServers: c.BootstrapServers, Security: c.Security}
+}
+
 // Validate reports the first missing or contradictory setting.
 func (c Config) Validate() error {
 	switch {
 	case c.BootstrapServers == "":
 		return errors.New("consumer: BootstrapServers is empty")
+	case c.Security.Validate() != nil:
+		return fmt.Errorf("consumer: %w", c.Security.Validate())
 	case c.GroupID == "":
 		return errors.New("consumer: GroupID is empty")
 	case c.Topic == c.RetryTopic || c.Topic == c.DLQTopic || c.RetryTopic == c.DLQTopic:
@@ -243,7 +254,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		conf[k] = v
 	}
 	for k, v := range map[string]kafka.ConfigValue{
-		"bootstrap.servers":             c.cfg.BootstrapServers,
 		"group.id":                      c.cfg.GroupID,
 		"partition.assignment.strategy": "cooperative-sticky",
 		"isolation.level":               "read_committed",
@@ -264,7 +274,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if _, ok := conf["statistics.interval.ms"]; !ok {
 		conf["statistics.interval.ms"] = 5000 // the lag gauges
 	}
-	kc, err := kafka.NewConsumer(&conf)
+	kc, err := kafka.NewConsumer(c.cfg.kafkaClient().ConfigMap(conf))
 	if err != nil {
 		return fmt.Errorf("consumer: create: %w", err)
 	}

@@ -69,7 +69,7 @@ func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config
 func startMember(t *testing.T, e ct.Env, topic string, cfg consumer.Config, group, dbURL string) *testConsumer {
 	t.Helper()
 	tc := &testConsumer{group: group, calls: map[string]int{}, fail: map[string]func(int) error{}}
-	cfg.BootstrapServers, cfg.GroupID, cfg.Topic = e.Bootstrap, tc.group, topic
+	cfg.BootstrapServers, cfg.Security, cfg.GroupID, cfg.Topic = e.Kafka.BootstrapServers, e.Kafka.Security, tc.group, topic
 	if cfg.RetryTopic == "" || cfg.DLQTopic == "" {
 		t.Fatal("give the test consumer its own retry and DLQ topics")
 	}

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/todocdc/pipeline/internal/config"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 // EnvConfig is the runtime's settings as environment variables (github.com/caarlos0/env/v11 tags:
 // env.Parse or env.ParseAs reads them), with their defaults: the one place those defaults are written. Consumer
 // programs embed it in their configuration; Config's zero values take the same defaults.
 type EnvConfig struct {
-	BootstrapServers string        `env:"KAFKA_BOOTSTRAP_SERVERS" envDefault:"127.0.0.1:9092" usage:"Kafka bootstrap servers"`
+	kafkaconf.Client               // KAFKA_BOOTSTRAP_SERVERS, and the group principal's KAFKA_SASL_* credentials
 	RegistryURL      string        `env:"SCHEMA_REGISTRY_URL" envDefault:"http://127.0.0.1:8081/apis/ccompat/v7" usage:"Confluent-compatible Schema Registry URL"`
 	RegistryTimeout  time.Duration `env:"SCHEMA_REGISTRY_TIMEOUT" envDefault:"5s" usage:"timeout of one registry request"`
 	Topic            string        `env:"TOPIC" envDefault:"todos.task.events" usage:"topic to consume"`
@@ -37,7 +38,7 @@ var envDefaults = func() EnvConfig {
 // serving /metrics, /healthz and /readyz at metricsAddr.
 func (e EnvConfig) Service(group, databaseURL, metricsAddr string, log *slog.Logger) ServiceConfig {
 	return ServiceConfig{
-		Config: Config{BootstrapServers: e.BootstrapServers, GroupID: group, Topic: e.Topic, RetryTopic: e.RetryTopic,
+		Config: Config{BootstrapServers: e.BootstrapServers, Security: e.Security, GroupID: group, Topic: e.Topic, RetryTopic: e.RetryTopic,
 			DLQTopic: e.DLQTopic, InPlaceAttempts: e.InPlaceAttempts, MaxRetries: e.MaxRetries, RetryDelay: e.RetryDelay,
 			BatchSize: e.BatchSize},
 		DatabaseURL: databaseURL, RegistryURL: e.RegistryURL, RegistryTimeout: e.RegistryTimeout, MetricsAddr: metricsAddr, Log: log,

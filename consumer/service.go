@@ -62,7 +62,7 @@ func OpenService(ctx context.Context, sc ServiceConfig, setup func(ctx context.C
 			return fail(err)
 		}
 	}
-	if s.producer, err = producer.New(sc.BootstrapServers, sc.Log, nil); err != nil {
+	if s.producer, err = producer.New(sc.kafkaClient(), sc.Log, nil); err != nil {
 		return fail(err)
 	}
 	dec := serde.NewDeserializer(serde.NewRegistryClient(sc.RegistryURL, sc.RegistryTimeout))

@@ -283,7 +283,7 @@ func TestNoSecretInFilesTopicsOrLogs(t *testing.T) {
 	// read_uncommitted: a secret in an aborted write counts too.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: st.bootstrap, Topic: "connect-configs", GroupID: "e2e-secrets-scan",
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: st.kafka, Topic: "connect-configs", GroupID: "e2e-secrets-scan",
 		Partitions: []int32{0}, Start: topicreader.FromBeginning(), StopAtEnd: true, ReadUncommitted: true})
 	if err != nil {
 		t.Fatal(err)

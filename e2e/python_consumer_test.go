@@ -377,7 +377,7 @@ func dumpPythonConsumer(t *testing.T, root, venv, db string) pyDump {
 // endOffsets returns the high watermark of each partition of topic.
 func endOffsets(t *testing.T, topic string) []kafka.TopicPartition {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap, "group.id": "e2e-watermarks"})
+	c, err := kafka.NewConsumer(st.kafka.ConfigMap(kafka.ConfigMap{"group.id": "e2e-watermarks"}))
 	if err != nil {
 		t.Fatalf("kafka consumer: %v", err)
 	}
@@ -401,7 +401,7 @@ func endOffsets(t *testing.T, topic string) []kafka.TopicPartition {
 // `kafka-consumer-groups --reset-offsets` does.
 func setGroupOffsets(t *testing.T, group, topic string, parts []kafka.TopicPartition) {
 	t.Helper()
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap})
+	admin, err := kafka.NewAdminClient(st.kafka.ConfigMap(nil))
 	if err != nil {
 		t.Fatalf("kafka admin: %v", err)
 	}
@@ -432,7 +432,7 @@ func pythonGroup(t *testing.T) string {
 }
 
 func deleteGroup(t *testing.T, group string) {
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap})
+	admin, err := kafka.NewAdminClient(st.kafka.ConfigMap(nil))
 	if err != nil {
 		t.Logf("kafka admin: %v", err)
 		return
@@ -609,7 +609,7 @@ func TestPythonConsumerWaitsOutAnUnreachableRegistry(t *testing.T) {
 // produceAborted writes m in a Kafka transaction, flushed to the broker, then aborts it.
 func produceAborted(t *testing.T, m *kafka.Message) {
 	t.Helper()
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap, "transactional.id": "e2e-python-" + uuid.NewString()})
+	p, err := kafka.NewProducer(st.kafka.ConfigMap(kafka.ConfigMap{"transactional.id": "e2e-python-" + uuid.NewString()}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func newTopicReaderWith(t testing.TB, topic, isolation string) *topicReader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: st.bootstrap, Topic: topic,
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: st.kafka, Topic: topic,
 		GroupID: fmt.Sprintf("e2e-%s-%d", t.Name(), time.Now().UnixNano()), ReadUncommitted: isolation == "read_uncommitted"})
 	if err != nil {
 		t.Fatalf("reader of %s: %v", topic, err)

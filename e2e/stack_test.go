@@ -20,6 +20,7 @@ import (
 
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/auth"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/openapitest"
 	"github.com/todocdc/pipeline/serde"
 )
@@ -29,6 +30,7 @@ type stack struct {
 	apiURL      string
 	connectURL  string
 	bootstrap   string
+	kafka       kafkaconf.Client // the admin principal: tests set up what they need, and act as others explicitly
 	registryURL string
 	stateDir    string
 	keys        auth.Keys
@@ -80,6 +82,7 @@ func setup() error {
 		bootstrap:   getenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
 		registryURL: getenv("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7"),
 		stateDir:    getenv("STATE_DIR", "../.state"),
+		kafka:       kafkaconf.Admin(os.Getenv),
 	}
 	secret, dbURL := os.Getenv("JWT_SECRET"), os.Getenv("TODO_API_DATABASE_URL")
 	if secret == "" || dbURL == "" {
@@ -122,7 +125,7 @@ func setup() error {
 	if status.Connector.State != "RUNNING" || len(status.Tasks) == 0 || status.Tasks[0].State != "RUNNING" {
 		return fmt.Errorf("connector todos-outbox is not running: %+v", status)
 	}
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap})
+	admin, err := kafka.NewAdminClient(st.kafka.ConfigMap(nil))
 	if err != nil {
 		return fmt.Errorf("Kafka: %w", err)
 	}

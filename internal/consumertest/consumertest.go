@@ -22,6 +22,7 @@ import (
 	"github.com/todocdc/pipeline/consumer"
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/topicreader"
 	"github.com/todocdc/pipeline/serde"
@@ -29,7 +30,7 @@ import (
 
 // Env is the local stack's addresses, from the environment make e2e loads (.state/env).
 type Env struct {
-	Bootstrap   string
+	Kafka       kafkaconf.Client // the admin principal: tests make their own topics and groups
 	RegistryURL string
 	DatabaseURL string // ANALYTICS_DATABASE_URL: tests make their own schemas in that database
 	JWTSecret   string
@@ -38,9 +39,9 @@ type Env struct {
 // LoadEnv fails the test when a variable is missing.
 func LoadEnv(t testing.TB) Env {
 	t.Helper()
-	e := Env{Bootstrap: os.Getenv("KAFKA_BOOTSTRAP_SERVERS"), RegistryURL: os.Getenv("SCHEMA_REGISTRY_URL"),
+	e := Env{Kafka: kafkaconf.Admin(os.Getenv), RegistryURL: os.Getenv("SCHEMA_REGISTRY_URL"),
 		DatabaseURL: os.Getenv("ANALYTICS_DATABASE_URL"), JWTSecret: os.Getenv("JWT_SECRET")}
-	if e.Bootstrap == "" || e.RegistryURL == "" || e.DatabaseURL == "" {
+	if os.Getenv("KAFKA_BOOTSTRAP_SERVERS") == "" || e.RegistryURL == "" || e.DatabaseURL == "" {
 		t.Fatal("KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL and ANALYTICS_DATABASE_URL must be set: " +
 			"run with make e2e, or `set -a; . .state/env; set +a` after make run")
 	}
@@ -104,7 +105,7 @@ func Topic(t testing.TB, e Env, partitions int) string {
 func TopicWith(t testing.TB, e Env, partitions int, configs map[string]string) string {
 	t.Helper()
 	name := strings.ReplaceAll(Name(t, "e2e"), "_", ".")
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": e.Bootstrap})
+	admin, err := kafka.NewAdminClient(e.Kafka.ConfigMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TopicWith(t testing.TB, e Env, partitions int, configs map[string]string) s
 		t.Fatalf("create topic %s: %v %v", name, err, res)
 	}
 	t.Cleanup(func() {
-		admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": e.Bootstrap})
+		admin, err := kafka.NewAdminClient(e.Kafka.ConfigMap(nil))
 		if err != nil {
 			return
 		}
@@ -143,7 +144,7 @@ func TopicWith(t testing.TB, e Env, partitions int, configs map[string]string) s
 // Producer is an idempotent producer for test records.
 func Producer(t testing.TB, e Env) *producer.Producer {
 	t.Helper()
-	p, err := producer.New(e.Bootstrap, nil, nil)
+	p, err := producer.New(e.Kafka, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func NewReader(t testing.TB, e Env, topic string) *Reader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: e.Bootstrap, Topic: topic, GroupID: Name(t, "reader")})
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: e.Kafka, Topic: topic, GroupID: Name(t, "reader")})
 	if err != nil {
 		t.Fatal(err)
 	}

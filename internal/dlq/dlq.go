@@ -10,6 +10,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/topicreader"
 )
 
@@ -54,8 +55,8 @@ func ParseFailure(hs []kafka.Header) Failure {
 // returns its entries in order, replay markers folded into the entries they name. Each request
 // to Kafka waits until ctx's deadline (10 s without one); librdkafka's own logs are off, the
 // error returned says what failed.
-func Read(ctx context.Context, bootstrap, topic string) ([]Entry, error) {
-	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: bootstrap, Topic: topic, GroupID: "pipelinectl-dlq",
+func Read(ctx context.Context, kc kafkaconf.Client, topic string) ([]Entry, error) {
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: kc, Topic: topic, GroupID: "pipelinectl-dlq",
 		Start: topicreader.FromBeginning(), StopAtEnd: true, FailFast: true})
 	if err != nil {
 		return nil, fmt.Errorf("dlq: %w", err)

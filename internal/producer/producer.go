@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 // Producer writes records durably on an idempotent Kafka producer: enable.idempotence=true, acks=all,
@@ -29,12 +30,11 @@ var ErrNotDelivered = errors.New("record not delivered")
 var ErrFatal = errors.New("fatal producer error")
 
 // New connects an idempotent producer; extra settings are added to (or override) its defaults.
-func New(bootstrap string, log *slog.Logger, extra kafka.ConfigMap) (*Producer, error) {
+func New(kc kafkaconf.Client, log *slog.Logger, extra kafka.ConfigMap) (*Producer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	cfg := producerConfig(bootstrap, extra)
-	p, err := kafka.NewProducer(&cfg)
+	p, err := kafka.NewProducer(kc.ConfigMap(producerConfig(extra)))
 	if err != nil {
 		return nil, fmt.Errorf("producer: create: %w", err)
 	}
@@ -85,9 +85,8 @@ func (p *Producer) checkFatal() error {
 // (murmur2_random, librdkafka's default is consistent_random): a keyed record the runtime or a
 // DLQ replay writes lands on the partition Debezium's (Java) producer puts that key on, so a
 // replayed event stays in order with the other events of its todo.
-func producerConfig(bootstrap string, extra kafka.ConfigMap) kafka.ConfigMap {
+func producerConfig(extra kafka.ConfigMap) kafka.ConfigMap {
 	cfg := kafka.ConfigMap{
-		"bootstrap.servers":  bootstrap,
 		"enable.idempotence": true,
 		"acks":               "all",
 		"linger.ms":          5,

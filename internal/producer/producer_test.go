@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 func TestProducerRecordsFatalError(t *testing.T) {
-	p, err := New("127.0.0.1:1", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	p, err := New(kafkaconf.Client{BootstrapServers: "127.0.0.1:1"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestProducerRecordsFatalError(t *testing.T) {
 }
 
 func TestProducerConfigUsesJavaPartitioner(t *testing.T) {
-	cfg := producerConfig("b:9092", kafka.ConfigMap{"linger.ms": 0})
+	cfg := *kafkaconf.Client{BootstrapServers: "b:9092"}.ConfigMap(producerConfig(kafka.ConfigMap{"linger.ms": 0}))
 	for k, want := range map[string]kafka.ConfigValue{"partitioner": "murmur2_random", "enable.idempotence": true,
 		"acks": "all", "linger.ms": 0, "bootstrap.servers": "b:9092"} {
 		if cfg[k] != want {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 // MaxScan bounds how many offsets GroupLag reads per partition to tell records from transaction
@@ -28,9 +29,9 @@ type GroupState struct {
 // offset, so a group that has processed everything sits one offset (or more) below the end. The
 // gap is therefore read with a read_committed consumer (markers and aborted records are never
 // delivered) and only the records it gets are counted.
-func GroupLag(ctx context.Context, bootstrap, group string) (GroupState, error) {
+func GroupLag(ctx context.Context, kc kafkaconf.Client, group string) (GroupState, error) {
 	var gs GroupState
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
+	admin, err := kafka.NewAdminClient(kc.ConfigMap(nil))
 	if err != nil {
 		return gs, fmt.Errorf("kafka admin client: %w", err)
 	}
@@ -103,7 +104,7 @@ func GroupLag(ctx context.Context, bootstrap, group string) (GroupState, error) 
 		gs.Partitions = append(gs.Partitions, p)
 	}
 	if len(scan) > 0 {
-		counts, err := countRecords(ctx, bootstrap, scan)
+		counts, err := countRecords(ctx, kc, scan)
 		if err != nil {
 			return gs, err
 		}
@@ -156,15 +157,14 @@ func partKey(topic string, p int32) string { return fmt.Sprintf("%s/%d", topic, 
 
 // countRecords reads each partition from its Committed offset (the start of the gap) up to its
 // End with a read_committed consumer and counts the records delivered below End.
-func countRecords(ctx context.Context, bootstrap string, parts []PartitionLag) (map[string]int64, error) {
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":    bootstrap,
+func countRecords(ctx context.Context, kc kafkaconf.Client, parts []PartitionLag) (map[string]int64, error) {
+	c, err := kafka.NewConsumer(kc.ConfigMap(kafka.ConfigMap{
 		"group.id":             "pipelinectl-status", // never joins nor commits: Assign only
 		"enable.auto.commit":   false,
 		"isolation.level":      "read_committed",
 		"enable.partition.eof": true,
 		"auto.offset.reset":    "latest",
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
@@ -214,8 +214,8 @@ func countRecords(ctx context.Context, bootstrap string, parts []PartitionLag) (
 }
 
 // Reachable checks that the cluster answers a metadata request.
-func Reachable(ctx context.Context, bootstrap string) error {
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
+func Reachable(ctx context.Context, kc kafkaconf.Client) error {
+	admin, err := kafka.NewAdminClient(kc.ConfigMap(nil))
 	if err != nil {
 		return fmt.Errorf("kafka admin client: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 // Start says where each partition is read from; the zero value is the end (new records only).
@@ -57,8 +58,8 @@ func (s Start) String() string {
 
 // Config configures a Reader. Zero values take the defaults named in each comment.
 type Config struct {
-	Bootstrap string // required: Kafka's bootstrap servers
-	Topic     string // required
+	Kafka kafkaconf.Client // required: where to connect and as whom
+	Topic string           // required
 	// Partitions limits the partitions read; default every partition of the topic.
 	Partitions []int32
 	Start      Start // default FromEnd
@@ -101,8 +102,8 @@ type Reader struct {
 // Open connects and assigns the partitions at their start. Its requests wait until ctx's deadline
 // (Config.Timeout without one). Errors: a bad config, Kafka unreachable, ErrNoTopic.
 func Open(ctx context.Context, cfg Config) (*Reader, error) {
-	if cfg.Bootstrap == "" || cfg.Topic == "" {
-		return nil, errors.New("topicreader: Bootstrap and Topic are required")
+	if cfg.Kafka.BootstrapServers == "" || cfg.Topic == "" {
+		return nil, errors.New("topicreader: Kafka.BootstrapServers and Topic are required")
 	}
 	if cfg.Start.kind == 2 && cfg.Start.offset < 0 {
 		return nil, fmt.Errorf("topicreader: offset must be 0 or more, got %d", cfg.Start.offset)
@@ -120,14 +121,13 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if cfg.ReadUncommitted {
 		isolation = "read_uncommitted"
 	}
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":    cfg.Bootstrap,
+	c, err := kafka.NewConsumer(cfg.Kafka.ConfigMap(kafka.ConfigMap{
 		"group.id":             cfg.GroupID, // never joined: partitions are assigned
 		"enable.auto.commit":   false,
 		"isolation.level":      isolation,
 		"enable.partition.eof": true,
 		"log_level":            2, // critical only: connection failures come back as errors
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("topicreader: consumer: %w", err)
 	}

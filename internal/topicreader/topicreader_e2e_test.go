@@ -36,7 +36,7 @@ func TestReaderStartsAndEnds(t *testing.T) {
 
 	keys := func(cfg topicreader.Config) []string {
 		t.Helper()
-		cfg.Bootstrap, cfg.Topic, cfg.StopAtEnd = e.Bootstrap, topic, true
+		cfg.Kafka, cfg.Topic, cfg.StopAtEnd = e.Kafka, topic, true
 		r, err := topicreader.Open(ctx, cfg)
 		if err != nil {
 			t.Fatalf("open %v: %v", cfg.Start, err)
@@ -79,7 +79,7 @@ func TestReaderStartsAndEnds(t *testing.T) {
 		}
 	}
 
-	follow, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: e.Bootstrap, Topic: topic})
+	follow, err := topicreader.Open(ctx, topicreader.Config{Kafka: e.Kafka, Topic: topic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestReaderStartsAndEnds(t *testing.T) {
 	}
 
 	for _, cfg := range []topicreader.Config{{Topic: topic + ".missing"}, {Topic: topic, Partitions: []int32{7}}} {
-		cfg.Bootstrap = e.Bootstrap
+		cfg.Kafka = e.Kafka
 		if r, err := topicreader.Open(ctx, cfg); !errors.Is(err, topicreader.ErrNoTopic) {
 			if r != nil {
 				r.Close()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 // Admin is a Cluster on a real Kafka cluster, through librdkafka's admin client.
@@ -14,13 +15,12 @@ type Admin struct {
 	timeout time.Duration
 }
 
-// NewAdmin connects an admin client to bootstrapServers; each call waits at most timeout.
-func NewAdmin(bootstrapServers string, timeout time.Duration) (*Admin, error) {
-	ac, err := kafka.NewAdminClient(&kafka.ConfigMap{
-		"bootstrap.servers": bootstrapServers,
-		"client.id":         "pipelinectl",
-		"log_level":         2, // critical only: connection failures come back as errors
-	})
+// NewAdmin connects an admin client to kc's servers, as kc's principal; each call waits at most timeout.
+func NewAdmin(kc kafkaconf.Client, timeout time.Duration) (*Admin, error) {
+	ac, err := kafka.NewAdminClient(kc.ConfigMap(kafka.ConfigMap{
+		"client.id": "pipelinectl",
+		"log_level": 2, // critical only: connection failures come back as errors
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin client: %w", err)
 	}

@@ -123,7 +123,8 @@ func TestSIGKILLMidStreamAppliesEveryEventOnce(t *testing.T) {
 	p := &analyticsProc{t: t, bin: bin, logPath: filepath.Join(dir, "analytics.log"),
 		httpAddr: freeAddr(t), metricsAddr: freeAddr(t)}
 	p.env = append(os.Environ(), "DATABASE_URL="+dbURL, "GROUP_ID="+group, "TOPIC="+topic, "RETRY_TOPIC="+retryTopic, "DLQ_TOPIC="+dlqTopic,
-		"HTTP_ADDR="+p.httpAddr, "METRICS_ADDR="+p.metricsAddr, "KAFKA_BOOTSTRAP_SERVERS="+e.Bootstrap,
+		"HTTP_ADDR="+p.httpAddr, "METRICS_ADDR="+p.metricsAddr, "KAFKA_BOOTSTRAP_SERVERS="+e.Kafka.BootstrapServers,
+		"KAFKA_SASL_USERNAME="+e.Kafka.Username, "KAFKA_SASL_PASSWORD="+e.Kafka.Password, // its own scratch group: admin
 		"SCHEMA_REGISTRY_URL="+e.RegistryURL, "JWT_SECRET="+e.JWTSecret)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -24,7 +24,7 @@ func TestDuplicateDeliveryChangesProjectionOnce(t *testing.T) {
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 2), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
 	_, dbURL := ct.Schema(t, e)
 	_, db := ct.RunService(t, consumer.ServiceConfig{
-		Config: consumer.Config{BootstrapServers: e.Bootstrap, GroupID: ct.Name(t, "analytics"), Topic: topic,
+		Config: consumer.Config{BootstrapServers: e.Kafka.BootstrapServers, Security: e.Kafka.Security, GroupID: ct.Name(t, "analytics"), Topic: topic,
 			RetryTopic: retryTopic, DLQTopic: dlqTopic},
 		DatabaseURL: dbURL, RegistryURL: e.RegistryURL,
 	}, setup(nil), func(*sql.DB) *consumer.Router { return routes() })

@@ -690,7 +690,7 @@ func (a *app) restoreConfig(ctx context.Context, c *connect.Client, name string,
 // recordSkipped writes the skipped event to the DLQ topic in the consumers' DLQ format and
 // returns where it landed (topic[partition]@offset).
 func (a *app) recordSkipped(ctx context.Context, connector string, e relay.Event, why, topic string) (string, error) {
-	p, err := producer.New(a.bootstrapServers, a.log, nil)
+	p, err := producer.New(a.kafka, a.log, nil)
 	if err != nil {
 		return "", err
 	}

@@ -279,7 +279,7 @@ func (a *app) replay(ctx context.Context, topic string, chosen []dlq.Entry, o re
 	var pub *producer.Producer
 	if len(todo) > 0 {
 		var err error
-		if pub, err = producer.New(a.bootstrapServers, a.log, nil); err != nil {
+		if pub, err = producer.New(a.kafka, a.log, nil); err != nil {
 			return err
 		}
 		defer pub.Close()
@@ -395,7 +395,7 @@ func (a *app) warnCompacted(ctx context.Context, entries []dlq.Entry, to string)
 	if len(names) == 0 {
 		return
 	}
-	admin, err := topics.NewAdmin(a.bootstrapServers, a.timeout)
+	admin, err := topics.NewAdmin(a.kafka, a.timeout)
 	if err != nil {
 		a.log.Debug("compaction check", "err", err)
 		return
@@ -417,7 +417,7 @@ func (a *app) warnCompacted(ctx context.Context, entries []dlq.Entry, to string)
 func (a *app) readDLQ(ctx context.Context, topic string) ([]dlq.Entry, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	return dlq.Read(ctx, a.bootstrapServers, topic)
+	return dlq.Read(ctx, a.kafka, topic)
 }
 
 func parseOffsets(argv []string) ([]int64, error) {

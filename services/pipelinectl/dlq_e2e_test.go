@@ -44,7 +44,7 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 		return err
 	})
 	svc, db := ct.RunService(t, consumer.ServiceConfig{
-		Config: consumer.Config{BootstrapServers: e.Bootstrap, GroupID: group, Topic: topic,
+		Config: consumer.Config{BootstrapServers: e.Kafka.BootstrapServers, Security: e.Kafka.Security, GroupID: group, Topic: topic,
 			RetryTopic: retryTopic, DLQTopic: dlqTopic},
 		DatabaseURL: dbURL, RegistryURL: e.RegistryURL,
 	}, func(ctx context.Context, db *sql.DB) error {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/connectors"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 const outboxConnectorFile = "../../connectors/todos-outbox.json"
@@ -27,7 +28,17 @@ func e2eEnv(t *testing.T) map[string]string {
 	t.Helper()
 	env := environ()
 	requireStack(t, env)
+	// The CLI under test acts as the admin principal: the tests make scratch topics and groups of
+	// their own, which the operator's ACLs (topics/acls.yaml) do not cover.
+	if ak := adminKafka(env); ak.Username != "" {
+		env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"] = ak.Username, ak.Password
+	}
 	return env
+}
+
+// adminKafka is the local stack's admin client, from env.
+func adminKafka(env map[string]string) kafkaconf.Client {
+	return kafkaconf.Admin(func(k string) string { return env[k] })
 }
 
 func envOr(env map[string]string, key, def string) string {

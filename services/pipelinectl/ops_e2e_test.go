@@ -46,7 +46,7 @@ func scratchTopics(t *testing.T, env map[string]string, partitions int, names ..
 }
 
 func deleteTopics(t *testing.T, env map[string]string, names ...string) {
-	ac, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": envOr(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")})
+	ac, err := kafka.NewAdminClient(adminKafka(env).ConfigMap(nil))
 	if err != nil {
 		t.Errorf("admin client: %v", err)
 		return
@@ -72,7 +72,7 @@ func TestE2ETopicsApplyCreatesDeclaredTopicsThenIsANoOp(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, a+": created") || !strings.Contains(out, b+": created") {
 		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, stderr)
 	}
-	admin, err := topics.NewAdmin(envOr(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), 30*time.Second)
+	admin, err := topics.NewAdmin(adminKafka(env), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func scratchTopicsFile(t *testing.T, content string) string {
 // a scratch topic after a value that is not Avro, and tails it.
 func TestE2ETailDecodesEventsAndShowsUndecodableAsHex(t *testing.T) {
 	env := e2eEnv(t)
-	bootstrap := envOr(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+	kc := adminKafka(env)
 	topic := scratchName("tail")
 	mustRun(t, env, exitOK, "topics", "apply", "--file", scratchTopics(t, env, 1, topic))
 
@@ -192,7 +192,7 @@ func TestE2ETailDecodesEventsAndShowsUndecodableAsHex(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: bootstrap, Topic: real.Topic, GroupID: "e2e-tail-copy",
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: kc, Topic: real.Topic, GroupID: "e2e-tail-copy",
 		Partitions: []int32{real.Partition}, Start: topicreader.AtOffset(real.Offset)})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestE2ETailDecodesEventsAndShowsUndecodableAsHex(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
+	p, err := kafka.NewProducer(kc.ConfigMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ type endpoint struct {
 
 func (a *app) endpoints() []endpoint {
 	return []endpoint{
-		{"Kafka", a.bootstrapServers, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS"},
+		{"Kafka", a.kafka.BootstrapServers, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS"},
 		{"Kafka Connect", a.connectURL, "--connect-url", "CONNECT_URL"},
 		{"the Schema Registry", a.registryURL, "--registry-url", "SCHEMA_REGISTRY_URL"},
 	}

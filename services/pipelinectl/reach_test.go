@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 func TestHostPorts(t *testing.T) {
@@ -41,7 +42,7 @@ func TestExplainNamesTheServiceThatDoesNotAnswer(t *testing.T) {
 	closedAddr := closed.Addr().String()
 	closed.Close()
 
-	a := &app{bootstrapServers: closedAddr, connectURL: "http://" + ln.Addr().String(), registryURL: "http://" + closedAddr + "/apis/ccompat/v7"}
+	a := &app{kafka: kafkaconf.Client{BootstrapServers: closedAddr}, connectURL: "http://" + ln.Addr().String(), registryURL: "http://" + closedAddr + "/apis/ccompat/v7"}
 	cause := fmt.Errorf("dlq: metadata: %w", kafka.NewError(kafka.ErrTransport, "Broker transport failure", false))
 	got := a.explain(cause)
 	if !errors.Is(got, cause) {

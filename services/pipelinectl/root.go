@@ -12,6 +12,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/spf13/cobra"
+	"github.com/todocdc/pipeline/internal/kafkaconf"
 )
 
 // Exit codes.
@@ -24,7 +25,7 @@ const (
 // defaults are the global flags' defaults, taken from the environment.
 type defaults struct {
 	ConnectURL       string `env:"CONNECT_URL" envDefault:"http://127.0.0.1:8083"`
-	BootstrapServers string `env:"KAFKA_BOOTSTRAP_SERVERS" envDefault:"127.0.0.1:9092"`
+	kafkaconf.Client        // KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*
 	RegistryURL      string `env:"SCHEMA_REGISTRY_URL" envDefault:"http://127.0.0.1:8081/apis/ccompat/v7"`
 }
 
@@ -34,13 +35,13 @@ type app struct {
 	environ        map[string]string
 	log            *slog.Logger
 
-	connectURL       string
-	bootstrapServers string
-	registryURL      string
-	output           string
-	timeout          time.Duration
-	verbose          bool
-	creds            credentials
+	connectURL  string
+	kafka       kafkaconf.Client // --bootstrap-servers, --kafka-username; the password from the environment only
+	registryURL string
+	output      string
+	timeout     time.Duration
+	verbose     bool
+	creds       credentials
 }
 
 // usageError is a mistake in the command line: exit code 2.
@@ -164,6 +165,9 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
 			if a.timeout <= 0 {
 				return usagef("--timeout must be positive, got %s", a.timeout)
 			}
+			if err := a.kafka.Validate(); err != nil {
+				return usagef("%w", err)
+			}
 			if a.verbose {
 				a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
@@ -173,7 +177,10 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.connectURL, "connect-url", d.ConnectURL, "Kafka Connect REST URL (env CONNECT_URL)")
-	pf.StringVar(&a.bootstrapServers, "bootstrap-servers", d.BootstrapServers, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+	a.kafka = d.Client
+	pf.StringVar(&a.kafka.BootstrapServers, "bootstrap-servers", d.BootstrapServers, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+	pf.StringVar(&a.kafka.Username, "kafka-username", d.Username,
+		"Kafka SASL user (the principal pipelinectl acts as), password from env KAFKA_SASL_PASSWORD (env KAFKA_SASL_USERNAME)")
 	pf.StringVar(&a.registryURL, "registry-url", d.RegistryURL, "Schema Registry URL, Confluent API (env SCHEMA_REGISTRY_URL)")
 	pf.StringVarP(&a.output, "output", "o", "text", "result format: text or json")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long one request to a service may take")

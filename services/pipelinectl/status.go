@@ -222,7 +222,7 @@ func (a *app) statusOnce(ctx context.Context, o statusOptions, groups []groupTar
 		put("0postgres", status.Hop{Name: "postgres", Verdict: status.Degraded, Summary: "not checked: no --database-url (env PIPELINE_DATABASE_URL or TODO_API_DATABASE_URL)"})
 	}
 	wg.Go(func() {
-		put("1kafka", status.Answer("kafka", a.bootstrapServers, status.Reachable(ctx, a.bootstrapServers)))
+		put("1kafka", status.Answer("kafka", a.kafka.BootstrapServers, status.Reachable(ctx, a.kafka)))
 	})
 	wg.Go(func() {
 		put("2registry", status.Answer("registry", a.registryURL, a.getAuth(ctx, hc, strings.TrimRight(a.registryURL, "/")+"/subjects",
@@ -399,7 +399,7 @@ func (a *app) debeziumFacts(ctx context.Context, hc *http.Client, urls []string,
 }
 
 func (a *app) groupHop(ctx context.Context, hc *http.Client, o statusOptions, g groupTarget) status.Hop {
-	gs, err := status.GroupLag(ctx, a.bootstrapServers, g.name)
+	gs, err := status.GroupLag(ctx, a.kafka, g.name)
 	if err != nil {
 		return status.Hop{Name: "group " + g.name, Verdict: status.Down, Summary: err.Error()}
 	}
@@ -426,7 +426,7 @@ func (a *app) groupHop(ctx context.Context, hc *http.Client, o statusOptions, g 
 }
 
 func (a *app) dlqHop(ctx context.Context, topic string) status.Hop {
-	entries, err := dlq.Read(ctx, a.bootstrapServers, topic)
+	entries, err := dlq.Read(ctx, a.kafka, topic)
 	if err != nil {
 		return status.Hop{Name: "dlq", Verdict: status.Down, Summary: fmt.Sprintf("cannot read %s: %v", topic, err)}
 	}

@@ -191,7 +191,7 @@ func (r *ownRelay) remove() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = r.c.Delete(ctx, r.name)
-	if admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": envOr(r.env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")}); err == nil {
+	if admin, err := kafka.NewAdminClient(adminKafka(r.env).ConfigMap(nil)); err == nil {
 		_, _ = admin.DeleteTopics(ctx, []string{"__debezium-heartbeat." + r.prefix})
 		admin.Close()
 	}
@@ -417,7 +417,7 @@ func TestE2EStatusRegistryStopped(t *testing.T) {
 func startConsumer(t *testing.T, ce consumertest.Env, group, topic, dbURL string) (addr string, stop func()) {
 	t.Helper()
 	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
-		Config:      consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: topic + ".retry", DLQTopic: topic + ".dlq"},
+		Config:      consumer.Config{BootstrapServers: ce.Kafka.BootstrapServers, Security: ce.Kafka.Security, GroupID: group, Topic: topic, RetryTopic: topic + ".retry", DLQTopic: topic + ".dlq"},
 		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, MetricsAddr: "127.0.0.1:0", Log: quietLog()},
 		func(context.Context, *sql.DB) error { return nil },
 		func(*sql.DB) *consumer.Router {
@@ -456,7 +456,7 @@ func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
 	group := consumertest.Name(t, "e2e")
 	ser := consumertest.Serializer(t, ce)
 
-	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": ce.Bootstrap, "transactional.id": group})
+	p, err := kafka.NewProducer(ce.Kafka.ConfigMap(kafka.ConfigMap{"transactional.id": group}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func (r *stuckRelay) deleteConnector(t *testing.T, ce consumertest.Env) {
 	if err := r.c.Delete(ctx, r.name); err != nil {
 		t.Logf("delete connector %s: %v", r.name, err)
 	}
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": ce.Bootstrap})
+	admin, err := kafka.NewAdminClient(ce.Kafka.ConfigMap(nil))
 	if err != nil {
 		return
 	}
@@ -330,7 +330,7 @@ func expectExactlyOnceInOrder(t *testing.T, reader *consumertest.Reader, want []
 // onlyDLQEntry is the one record of the test's DLQ topic.
 func onlyDLQEntry(ctx context.Context, t *testing.T, ce consumertest.Env, topic string) dlq.Entry {
 	t.Helper()
-	entries, err := dlq.Read(ctx, ce.Bootstrap, topic)
+	entries, err := dlq.Read(ctx, ce.Kafka, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func TestE2EConnectorsSkipRefusesEventsSharingAnLSN(t *testing.T) {
 	if code != exitFailure || !strings.Contains(out, "share LSN") || !strings.Contains(out, "dbz#1554") {
 		t.Fatalf("skip of an event sharing its LSN: exit %d, want %d and the reason\nstdout:\n%s\nstderr:\n%s", code, exitFailure, out, stderr)
 	}
-	if entries, err := dlq.Read(ctx, ce.Bootstrap, r.dlq); err != nil || len(entries) != 0 {
+	if entries, err := dlq.Read(ctx, ce.Kafka, r.dlq); err != nil || len(entries) != 0 {
 		t.Fatalf("the refused skip recorded %d DLQ records (%v)", len(entries), err)
 	}
 	if cfg, err := r.c.Config(ctx, r.name); err != nil || cfg["max.batch.size"] != "" || cfg[isolatingKey] != "" {

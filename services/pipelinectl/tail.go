@@ -140,7 +140,7 @@ func (a *app) tail(cmd *cobra.Command, topic string, o tailOptions, offsetSet, p
 	if err != nil {
 		return err
 	}
-	cfg := topicreader.Config{Bootstrap: a.bootstrapServers, Topic: topic, Start: start, StopAtEnd: o.noFollow,
+	cfg := topicreader.Config{Kafka: a.kafka, Topic: topic, Start: start, StopAtEnd: o.noFollow,
 		ReadUncommitted: o.isolation == "read_uncommitted", GroupID: fmt.Sprintf("pipelinectl-tail-%d", time.Now().UnixNano()),
 		Timeout: a.timeout, Log: a.log}
 	if partitionSet {

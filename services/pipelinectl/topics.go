@@ -65,7 +65,7 @@ A second run changes nothing and says so.`,
 			if err != nil {
 				return err
 			}
-			admin, err := topics.NewAdmin(a.bootstrapServers, a.timeout)
+			admin, err := topics.NewAdmin(a.kafka, a.timeout)
 			if err != nil {
 				return err
 			}

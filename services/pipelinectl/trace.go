@@ -206,7 +206,7 @@ func (a *app) trace(ctx context.Context, id string, since time.Time, dbURL, topi
 	}
 	if dlqTopic != "" {
 		rctx, cancel := context.WithTimeout(ctx, a.timeout)
-		entries, err := dlq.Read(rctx, a.bootstrapServers, dlqTopic)
+		entries, err := dlq.Read(rctx, a.kafka, dlqTopic)
 		cancel()
 		if err != nil {
 			return res, fmt.Errorf("read %s: %w", dlqTopic, err)
@@ -278,7 +278,7 @@ func (a *app) readKeyed(ctx context.Context, topic, key string, since time.Time)
 	if !since.IsZero() {
 		start = topicreader.Since(since)
 	}
-	r, err := topicreader.Open(ctx, topicreader.Config{Bootstrap: a.bootstrapServers, Topic: topic, Start: start,
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: a.kafka, Topic: topic, Start: start,
 		StopAtEnd: true, FailFast: true, Timeout: a.timeout, Log: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", topic, err)

@@ -49,7 +49,7 @@ func TestE2ETraceFollowsATodoAcrossEveryHop(t *testing.T) {
 	consumertest.Publish(t, p, consumertest.Record(topic, otherID, other, consumertest.Encode(t, ser, other)))
 
 	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
-		Config: consumer.Config{BootstrapServers: ce.Bootstrap, GroupID: group, Topic: topic, RetryTopic: retry, DLQTopic: dlqTopic,
+		Config: consumer.Config{BootstrapServers: ce.Kafka.BootstrapServers, Security: ce.Kafka.Security, GroupID: group, Topic: topic, RetryTopic: retry, DLQTopic: dlqTopic,
 			RetryDelay: 5 * time.Minute, Backoff: consumer.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}},
 		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, Log: quietLog()},
 		func(context.Context, *sql.DB) error { return nil },
