@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/todocdc/pipeline/events"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/topics"
+	"github.com/todocdc/pipeline/kafkaconf"
 )
 
 // arrival is when a record was first read, and its ce_id header.

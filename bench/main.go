@@ -26,7 +26,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
+	"github.com/todocdc/pipeline/kafkaconf"
 )
 
 type config struct {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
+	"github.com/todocdc/pipeline/kafkaconf"
 	"github.com/todocdc/pipeline/serde"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/todocdc/pipeline/internal/config"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
+	"github.com/todocdc/pipeline/kafkaconf"
 )
 
 // EnvConfig is the runtime's settings as environment variables (github.com/caarlos0/env/v11 tags:

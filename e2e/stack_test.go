@@ -20,8 +20,8 @@ import (
 
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/auth"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/openapitest"
+	"github.com/todocdc/pipeline/kafkaconf"
 	"github.com/todocdc/pipeline/serde"
 )
 

@@ -22,9 +22,9 @@ import (
 	"github.com/todocdc/pipeline/consumer"
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/dlq"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/internal/topicreader"
+	"github.com/todocdc/pipeline/kafkaconf"
 	"github.com/todocdc/pipeline/serde"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"github.com/todocdc/pipeline/internal/kafkaconf"
 	"github.com/todocdc/pipeline/internal/topicreader"
+	"github.com/todocdc/pipeline/kafkaconf"
 )
 
 // Entry is one dead-lettered record with what its headers say, and whether it was replayed.

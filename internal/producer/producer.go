@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
+	"github.com/todocdc/pipeline/kafkaconf"
 )
 
 // Producer writes records durably on an idempotent Kafka producer: enable.idempotence=true, acks=all,

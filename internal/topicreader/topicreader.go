@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
+	"github.com/todocdc/pipeline/kafkaconf"
 )
 
 // Start says where each partition is read from; the zero value is the end (new records only).

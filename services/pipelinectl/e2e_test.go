@@ -18,7 +18,7 @@ import (
 
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/connectors"
-	"github.com/todocdc/pipeline/internal/kafkaconf"
+	"github.com/todocdc/pipeline/kafkaconf"
 )
 
 const outboxConnectorFile = "../../connectors/todos-outbox.json"
