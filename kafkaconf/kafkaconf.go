@@ -141,3 +141,13 @@ func Admin(getenv func(string) string) Client {
 	}
 	return c
 }
+
+// NewAdminClient connects an admin client named clientID, with librdkafka's own logs at critical
+// only: connection and authorization failures come back as the calls' errors.
+func (c Client) NewAdminClient(clientID string) (*kafka.AdminClient, error) {
+	ac, err := kafka.NewAdminClient(c.ConfigMap(kafka.ConfigMap{"client.id": clientID, "log_level": 2}))
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin client: %w", err)
+	}
+	return ac, nil
+}

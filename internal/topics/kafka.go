@@ -17,12 +17,9 @@ type Admin struct {
 
 // NewAdmin connects an admin client to kc's servers, as kc's principal; each call waits at most timeout.
 func NewAdmin(kc kafkaconf.Client, timeout time.Duration) (*Admin, error) {
-	ac, err := kafka.NewAdminClient(kc.ConfigMap(kafka.ConfigMap{
-		"client.id": "pipelinectl",
-		"log_level": 2, // critical only: connection failures come back as errors
-	}))
+	ac, err := kc.NewAdminClient("pipelinectl")
 	if err != nil {
-		return nil, fmt.Errorf("kafka admin client: %w", err)
+		return nil, err
 	}
 	return &Admin{ac: ac, timeout: timeout}, nil
 }

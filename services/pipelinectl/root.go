@@ -189,7 +189,7 @@ Results go to stdout, logs to stderr. Exit codes: 0 ok, 1 failure, 2 usage error
 	// cobra's `completion bash|zsh|fish|powershell` stays on: shell completion of commands and flags
 	root.AddCommand(a.versionCmd())
 
-	root.AddCommand(a.connectorsCmd(), a.topicsCmd(), a.schemasCmd(), a.tokenCmd())
+	root.AddCommand(a.connectorsCmd(), a.topicsCmd(), a.aclsCmd(), a.schemasCmd(), a.tokenCmd())
 	root.AddCommand(a.tailCmd())
 	root.AddCommand(a.dlqCmd())
 	root.AddCommand(a.statusCmd(), a.traceCmd())
