@@ -379,6 +379,21 @@ as_postgres() {
   (cd / && runuser -u postgres -- "$@")
 }
 
+# pg_ctl_detached ARGS... — pg_ctl as the postgres user with every descriptor above 2 closed: the
+# postmaster it starts (and each backend it forks) must not inherit a lock the caller holds, such as
+# the stack lock or one a caller took with flock(1) around 'make run', which would stay held for as
+# long as PostgreSQL runs.
+pg_ctl_detached() {
+  (
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd=${fd##*/}
+      if [[ "$fd" =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    as_postgres "$PG_BIN/pg_ctl" "$@"
+  )
+}
+
 pg_running() {
   [[ -f "$PGDATA_DIR/PG_VERSION" ]] && as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1
 }
@@ -467,8 +482,7 @@ start_postgres() {
       "($PGDATA_DIR). Stop it (another checkout: its scripts/stack.sh down; Debian's cluster:" \
       "pg_ctlcluster $PG_MAJOR main stop) and run 'up' again."
   fi
-  # 9>&-: the postmaster must not inherit the stack lock
-  as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$PG_TIMEOUT" start >/dev/null 2>&1 9>&- ||
+  pg_ctl_detached -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$PG_TIMEOUT" start >/dev/null 2>&1 ||
     { tail -n 30 "$PG_LOG" >&2; die "PostgreSQL failed to start (log: $PG_LOG)"; }
   wait_until "PostgreSQL" "$PG_TIMEOUT" "$PG_LOG" pg_ready || die "PostgreSQL does not answer (log: $PG_LOG)"
   pg_setup
