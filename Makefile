@@ -23,14 +23,17 @@ build: ## build the services and pipelinectl into bin/ (stamped with the git rev
 
 # Connect workers in the group: make up WORKERS=2 starts a second one on 127.0.0.1:8084
 WORKERS ?= 1
+# Kafka nodes: make up BROKERS=3 (or make run BROKERS=3) runs three (another cluster than the one-node
+# default, replication factor 3); unset = the running cluster's count, one when Kafka is down
+BROKERS ?=
 
 .PHONY: up
-up: ## start the local stack only (PostgreSQL, Kafka, Apicurio, Connect); WORKERS=2 adds a second Connect worker
-	WORKERS=$(WORKERS) scripts/stack.sh up
+up: ## start the local stack only (PostgreSQL, Kafka, Apicurio, Connect); WORKERS=2 adds a second Connect worker, BROKERS=3 runs three Kafka nodes
+	WORKERS=$(WORKERS) BROKERS=$(BROKERS) scripts/stack.sh up
 
 .PHONY: run
-run: build ## start everything: stack, topics, schemas, todo-api, connector, consumers
-	scripts/run.sh
+run: build ## start everything: stack, topics, schemas, todo-api, connector, consumers (WORKERS=2, BROKERS=3 as for up)
+	WORKERS=$(WORKERS) BROKERS=$(BROKERS) scripts/run.sh
 
 .PHONY: down
 down: ## stop the services and the stack; all data is kept
@@ -39,7 +42,7 @@ down: ## stop the services and the stack; all data is kept
 
 .PHONY: status
 status: ## show each component up or down with its address
-	@WORKERS=$(WORKERS) scripts/stack.sh status || true
+	@WORKERS=$(WORKERS) BROKERS=$(BROKERS) scripts/stack.sh status || true
 	@scripts/services.sh status || true
 
 .PHONY: logs

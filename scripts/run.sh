@@ -21,6 +21,29 @@ log "applying topics (topics/topics.yaml)"
 log "registering schemas (schemas/*.avsc)"
 "$ctl" schemas register
 "$REPO_DIR/scripts/services.sh" start todo-api
+# After a switch of Kafka clusters (BROKERS=1 <-> 3), the offsets a connector has in this cluster are
+# older than its replication slot's confirmed position, which the other cluster's run moved on, and
+# Debezium refuses to start there ("no longer available on the server"). Without offsets it starts at
+# the slot's position: nothing the slot still holds is skipped (the events written meanwhile went to
+# the other cluster).
+reset_to_slot() {
+  local c="$CONNECT_URL/connectors/$1" i state=""
+  curl -fsS --max-time 5 "$c" >/dev/null 2>&1 || return 0 # not in this cluster: it will start from the slot
+  log "Kafka cluster switched: connector $1 restarts from its replication slot (its offsets here are older)"
+  curl -fsS --max-time 10 -X PUT "$c/stop" >/dev/null || die "could not stop connector $1"
+  for ((i = 0; i < 60; i++)); do
+    state=$(curl -fsS --max-time 5 "$c/status" | sed -nE 's/.*"connector":\{"state":"([A-Z]+)".*/\1/p') || state=""
+    [[ "$state" == STOPPED ]] && break
+    sleep 1
+  done
+  [[ "$state" == STOPPED ]] || die "connector $1 did not stop (state '$state')"
+  curl -fsS --max-time 30 -X DELETE "$c/offsets" >/dev/null || die "could not reset the offsets of connector $1"
+  curl -fsS --max-time 10 -X PUT "$c/resume" >/dev/null || die "could not resume connector $1"
+}
+if [[ -f "$RUN_DIR/kafka.switched" ]]; then
+  for f in "$REPO_DIR"/connectors/*.json; do reset_to_slot "$(basename "$f" .json)"; done
+  rm -f "$RUN_DIR/kafka.switched"
+fi
 log "deploying connectors (connectors/*.json)"
 "$ctl" connectors apply
 "$REPO_DIR/scripts/services.sh" start notifier analytics

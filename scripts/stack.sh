@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# scripts/stack.sh — the local stack without Docker: PostgreSQL 15, Kafka 4.3.1 (KRaft, one node),
-# Apicurio Registry 3.3.3 (Confluent-compatible API) and Kafka Connect 4.3.1 with the Debezium PostgreSQL
-# connector 3.6.1.Final, plus Prometheus (Debian's package) scraping them, each a local process bound to
-# 127.0.0.1. Everything it installs, configures,
+# scripts/stack.sh — the local stack without Docker: PostgreSQL 15, Kafka 4.3.1 (KRaft: one node, or three
+# with BROKERS=3), Apicurio Registry 3.3.3 (Confluent-compatible API) and Kafka Connect 4.3.1 with the Debezium
+# PostgreSQL connector 3.6.1.Final, plus Prometheus (Debian's package) scraping them, each a local process
+# bound to 127.0.0.1. Everything it installs, configures,
 # writes and logs lives under $REPO/.state (gitignored); Maven downloads are cached in ~/.m2.
 #
 #   scripts/stack.sh install   resolve and unpack the components (idempotent; apt-installs postgresql if missing)
@@ -11,16 +11,27 @@
 #   scripts/stack.sh down      stop Prometheus, Connect, Apicurio, Kafka, PostgreSQL gracefully (all data kept)
 #   scripts/stack.sh status    one line per component; exit 0 if all are up, 1 otherwise
 #   scripts/stack.sh env       print `export NAME=value` lines: eval "$(scripts/stack.sh env)"
-#   scripts/stack.sh start|stop COMPONENT   start or stop one of postgres, kafka, apicurio, connect, connect2,
-#                              prometheus
+#   scripts/stack.sh start|stop COMPONENT   start or stop one of postgres, kafka (every node), kafka1, kafka2,
+#                              kafka3 (one node), apicurio, connect, connect2, prometheus
 #                              (for outage tests and operators; start assumes the components it needs are up)
+#   scripts/stack.sh kill NAME     crash NAME (a component above or todo-api, notifier, analytics): SIGKILL;
+#                              postgres: pg_ctl stop -m immediate. Nothing restarts it.
+#   scripts/stack.sh restart NAME  clean restart of NAME: postgres pg_ctl restart -m fast, a service SIGTERM
+#                              and start, any other stop and start
 #
 #   WORKERS=2 scripts/stack.sh up            also start a second Connect worker (connect2) in the same group
+#   BROKERS=3 scripts/stack.sh up            three Kafka nodes (combined broker + controller, a quorum of
+#                              three): another cluster than the one-node one (its own id and data in
+#                              .state/kafka3), replication factor 3 and min.insync.replicas=2 for internal
+#                              and Connect's topics. Without BROKERS, commands act on the running cluster
+#                              ('up' starts one node when Kafka is down); 'up' with another BROKERS than the
+#                              running cluster's is refused: 'down' first.
 #
-# Ports: PostgreSQL 5432, Kafka 9092 (controller 9093), Apicurio 8081 (management 9000), Connect 8083
-# (second worker 8084), Prometheus 9090; JMX exporter agents (Prometheus metrics of the JVMs): Kafka 9404,
-# Connect 9405 (second worker 9406). Their configs: monitoring/ (copied to .state/conf on every start).
-# Logs: .state/logs/{postgres,kafka,connect,connect2,apicurio}.log (JVM stdout/stderr in *.out).
+# Ports: PostgreSQL 5432, Kafka 9092 (controller 9093; BROKERS=3: node 2 9094/9095, node 3 9096/9097),
+# Apicurio 8081 (management 9000), Connect 8083 (second worker 8084), Prometheus 9090; JMX exporter agents
+# (Prometheus metrics of the JVMs): Kafka 9404 (nodes 2, 3: 9407, 9408), Connect 9405 (second worker 9406).
+# Their configs: monitoring/ (copied to .state/conf on every start).
+# Logs: .state/logs/{postgres,kafka,kafka2,kafka3,connect,connect2,apicurio}.log (JVM stdout/stderr in *.out).
 # Configs are rewritten in .state/conf (and .state/postgres/todo-cdc.conf) on every 'up'; a running
 # component picks a change up at the next 'down' + 'up'.
 # shellcheck disable=SC2317 # readiness functions are called indirectly (wait_until / wait_ready)
@@ -49,13 +60,16 @@ PROMETHEUS_PORT=9090
 # Connect workers in the group todos-connect that 'up' starts: 1 (default) or 2
 WORKERS=${WORKERS:-1}
 [[ "$WORKERS" =~ ^[12]$ ]] || { echo "[stack] ERROR: WORKERS must be 1 or 2, got '$WORKERS'" >&2; exit 2; }
+# Kafka nodes: BROKERS=1 (the default) or 3; unset = the running cluster's count (resolve_brokers)
+BROKERS_REQ=${BROKERS:-}
+[[ -z "$BROKERS_REQ" || "$BROKERS_REQ" =~ ^[13]$ ]] || { echo "[stack] ERROR: BROKERS must be 1 or 3, got '$BROKERS_REQ'" >&2; exit 2; }
+BROKERS=${BROKERS_REQ:-1}
 
 DIST_DIR="$STATE_DIR/dist"
 CONF_DIR="$STATE_DIR/conf"
 KAFKA_LIB="$DIST_DIR/kafka/lib"
 PLUGIN_DIR="$DIST_DIR/plugins"
 APICURIO_DIST="$DIST_DIR/apicurio"
-KAFKA_DATA="$STATE_DIR/kafka/data"
 POM="$REPO_DIR/scripts/stack/pom.xml"
 MONITORING_DIR="$REPO_DIR/monitoring"
 JMX_DIR="$DIST_DIR/jmx"
@@ -343,7 +357,7 @@ ensure_env_file() {
   ensure_consumer_db_urls
   env_set DEBEZIUM_DB_USER debezium
   env_set PG_ADMIN_SOCKET_DIR "$PG_SOCKET_DIR"
-  env_set KAFKA_BOOTSTRAP_SERVERS "$HOST:$KAFKA_PORT"
+  env_set KAFKA_BOOTSTRAP_SERVERS "$(kafka_bootstrap)"
   env_set SCHEMA_REGISTRY_URL "http://$HOST:$APICURIO_PORT/apis/ccompat/v7"
   env_set CONNECT_URL "http://$HOST:$CONNECT_PORT"
 }
@@ -366,6 +380,7 @@ cmd_env() {
   if [[ ! -f "$ENV_FILE" ]] || ! env_get JWT_SECRET >/dev/null 2>&1; then
     mkdir -p "$STATE_DIR" "$RUN_DIR"
     make_state_dirs
+    resolve_brokers other
     ensure_env_file
   fi
   grep -E '^export [A-Za-z_][A-Za-z0-9_]*=' "$ENV_FILE"
@@ -562,92 +577,206 @@ jmx_agent() {
   printf -- '-javaagent:%s=%s:%s:%s' "$JMX_JAR" "$HOST" "$2" "$conf"
 }
 
-write_kafka_config() {
-  mkdir -p "$KAFKA_DATA" "$CONF_DIR"
-  cat >"$CONF_DIR/server.properties" <<EOF
+# Node N (1..3) of the Kafka cluster: node 1 is "kafka" on $KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT),
+# nodes 2 and 3 (BROKERS=3 only) are "kafka2"/"kafka3" on the next port pairs (9094/9095, 9096/9097);
+# JMX exporter: node 1 $KAFKA_METRICS_PORT, nodes 2 and 3 on 9407/9408 (9405/9406 are Connect's).
+kafka_name() { if [[ "${1:-1}" == 1 ]]; then echo kafka; else echo "kafka$1"; fi; }
+kafka_port() { echo $((KAFKA_PORT + 2 * (${1:-1} - 1))); }
+kafka_controller_port() { echo $((KAFKA_CONTROLLER_PORT + 2 * (${1:-1} - 1))); }
+kafka_metrics_port() { if [[ "${1:-1}" == 1 ]]; then echo "$KAFKA_METRICS_PORT"; else echo $((KAFKA_METRICS_PORT + 1 + ${1:-1})); fi; }
+# the cluster's folder: one broker keeps .state/kafka (unchanged); three brokers are another cluster with
+# its own id and data in .state/kafka3/nodeN (switching BROKERS switches clusters: topics, offsets and
+# Connect's state of the other one are kept but not shared)
+kafka_base() { if ((BROKERS == 1)); then echo "$STATE_DIR/kafka"; else echo "$STATE_DIR/kafka3"; fi; }
+kafka_data() { if ((BROKERS == 1)); then echo "$STATE_DIR/kafka/data"; else echo "$STATE_DIR/kafka3/node${1:-1}/data"; fi; }
+kafka_conf() { if ((BROKERS == 1)); then echo "$CONF_DIR/server.properties"; else echo "$CONF_DIR/kafka3-node${1:-1}.properties"; fi; }
+# every broker address of the cluster, comma-separated (the clients' bootstrap list)
+kafka_bootstrap() {
+  local n list=""
+  for ((n = 1; n <= BROKERS; n++)); do list+="${list:+,}$HOST:$(kafka_port "$n")"; done
+  echo "$list"
+}
+
+# The broker count of the running cluster ($RUN_DIR/kafka.brokers, written when node 1 starts), or
+# nothing when Kafka is down.
+running_brokers() {
+  is_running kafka || is_running kafka2 || is_running kafka3 || return 1
+  last_brokers
+}
+
+# The broker count of the cluster started last (1 when none was).
+last_brokers() {
+  local b=""
+  [[ -s "$RUN_DIR/kafka.brokers" ]] && b=$(<"$RUN_DIR/kafka.brokers")
+  [[ "$b" =~ ^[13]$ ]] && echo "$b" || echo 1
+}
+
+# resolve_brokers up|other — sets BROKERS: the requested count (BROKERS=1|3), else the running
+# cluster's; when Kafka is down, 1 for 'up' (the default) and the last started cluster's for the other
+# commands (start kafka after stop kafka, status, down). For 'up', a request that differs from the
+# running cluster is refused: the clusters do not share data, and what runs against one must stop first.
+resolve_brokers() {
+  local running
+  running=$(running_brokers) || running=""
+  if [[ -n "$BROKERS_REQ" ]]; then
+    if [[ "$1" == up && -n "$running" && "$running" != "$BROKERS_REQ" ]]; then
+      die "Kafka runs with $running broker(s), BROKERS=$BROKERS_REQ asks for another cluster: 'make down' first" \
+        "(all data of both clusters is kept), then 'make run BROKERS=$BROKERS_REQ'"
+    fi
+    BROKERS=$BROKERS_REQ
+  elif [[ -n "$running" ]]; then
+    BROKERS=$running
+  elif [[ "$1" == up ]]; then
+    BROKERS=1
+  else
+    BROKERS=$(last_brokers)
+  fi
+}
+
+write_kafka_config() { # write_kafka_config N
+  local n=${1:-1} rf=1 isr=1 voters="" i
+  ((BROKERS == 3)) && { rf=3; isr=2; }
+  for ((i = 1; i <= BROKERS; i++)); do voters+="${voters:+,}$i@$HOST:$(kafka_controller_port "$i")"; done
+  mkdir -p "$(kafka_data "$n")" "$CONF_DIR"
+  cat >"$(kafka_conf "$n")" <<EOF2
 # written by scripts/stack.sh on every 'up' (edits here are overwritten)
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://$HOST:$(kafka_port "$n"),CONTROLLER://$HOST:$(kafka_controller_port "$n")
+advertised.listeners=PLAINTEXT://$HOST:$(kafka_port "$n")
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-log.dirs=$KAFKA_DATA
+log.dirs=$(kafka_data "$n")
 num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 log.segment.bytes=268435456
-EOF
-  write_log4j2 "$CONF_DIR/kafka-log4j2.properties" "$LOG_DIR/kafka.log"
-  cat >"$CONF_DIR/tools-admin.properties" <<EOF
-bootstrap.servers=$HOST:$KAFKA_PORT
+EOF2
+  write_log4j2 "$CONF_DIR/$(kafka_name "$n")-log4j2.properties" "$LOG_DIR/$(kafka_name "$n").log"
+  cat >"$CONF_DIR/tools-admin.properties" <<EOF2
+bootstrap.servers=$(kafka_bootstrap)
 request.timeout.ms=5000
 default.api.timeout.ms=10000
-EOF
+EOF2
 }
 
-kafka_format() {
-  [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
-  local cid
-  if [[ -s "$STATE_DIR/kafka/cluster.id" ]]; then
-    cid=$(<"$STATE_DIR/kafka/cluster.id")
+kafka_format() { # kafka_format N
+  local n=${1:-1} cid base
+  base=$(kafka_base)
+  [[ -f "$(kafka_data "$n")/meta.properties" ]] && return 0
+  mkdir -p "$base"
+  if [[ -s "$base/cluster.id" ]]; then
+    cid=$(<"$base/cluster.id")
   else
     cid=$(kafka_class kafka.tools.StorageTool random-uuid 2>>"$LOG_DIR/kafka.out" | tail -n 1)
     [[ -n "$cid" ]] || die "Kafka: could not generate a cluster id (see $LOG_DIR/kafka.out)"
-    printf '%s\n' "$cid" >"$STATE_DIR/kafka/cluster.id"
+    printf '%s\n' "$cid" >"$base/cluster.id"
   fi
-  log "Kafka: formatting $KAFKA_DATA (cluster id $cid)..."
+  log "Kafka: formatting $(kafka_data "$n") (cluster id $cid, node $n of $BROKERS)..."
   # controller.quorum.voters (static quorum) goes with a format without --standalone
-  kafka_class kafka.tools.StorageTool format -t "$cid" -c "$CONF_DIR/server.properties" >>"$LOG_DIR/kafka.out" 2>&1 ||
-    { tail -n 20 "$LOG_DIR/kafka.out" >&2; die "Kafka: storage format failed"; }
+  kafka_class kafka.tools.StorageTool format -t "$cid" -c "$(kafka_conf "$n")" >>"$LOG_DIR/kafka.out" 2>&1 ||
+    { tail -n 20 "$LOG_DIR/kafka.out" >&2; die "Kafka: storage format of node $n failed"; }
 }
 
-# ready = the Admin API answers a metadata request (lists topics)
+# ready = the node's Admin API answers a metadata request (lists topics)
 # shellcheck disable=SC2016 # the single-quoted script is expanded by the inner bash
-kafka_ready() {
-  port_open "$HOST" "$KAFKA_PORT" &&
+kafka_ready() { # kafka_ready [N]
+  local port
+  port=$(kafka_port "${1:-1}")
+  port_open "$HOST" "$port" &&
     timeout 30 bash -c '. "$1"; kafka_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$2" --command-config "$3" --list' \
-      _ "$REPO_DIR/scripts/lib.sh" "$HOST:$KAFKA_PORT" "$CONF_DIR/tools-admin.properties"
+      _ "$REPO_DIR/scripts/lib.sh" "$HOST:$port" "$CONF_DIR/tools-admin.properties"
 }
 
-start_kafka() {
-  local start java p
-  start=$(now_ms)
-  write_kafka_config
-  if is_running kafka; then
-    wait_until "Kafka" "$KAFKA_TIMEOUT" "$LOG_DIR/kafka.log" port_open "$HOST" "$KAFKA_PORT" ||
-      die "Kafka is running (pid $(pid_of kafka)) but does not answer on $HOST:$KAFKA_PORT"
-    printf '%-10s up    %-28s already running\n' kafka "$HOST:$KAFKA_PORT"
-    return 0
-  fi
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-    if port_open "$HOST" "$p"; then die "Kafka: port $p is already taken by $(port_owner "$p") (not started by this stack)"; fi
+# launch_kafka_node N — starts node N's JVM unless it runs (returns at once; kafka_ready says when it
+# serves: with three nodes, none serves before two of them form the quorum).
+launch_kafka_node() {
+  local n=$1 java p name
+  name=$(kafka_name "$n")
+  write_kafka_config "$n"
+  is_running "$name" && return 0
+  for p in "$(kafka_port "$n")" "$(kafka_controller_port "$n")"; do
+    if port_open "$HOST" "$p"; then die "Kafka node $n: port $p is already taken by $(port_owner "$p") (not started by this stack)"; fi
   done
   java=$(find_java 17) || die "Kafka needs Java 17+"
-  kafka_format
-  start_bg kafka "$LOG_DIR/kafka.out" env -i -C "$STATE_DIR/kafka" \
+  kafka_format "$n"
+  if [[ "$n" == 1 ]]; then
+    # another cluster than last time: the connectors' offsets stored in this one are older than their
+    # replication slots (scripts/run.sh starts them from the slot; this marker tells it to)
+    if [[ -s "$RUN_DIR/kafka.brokers" && "$(last_brokers)" != "$BROKERS" ]]; then : >"$RUN_DIR/kafka.switched"; fi
+    printf '%s\n' "$BROKERS" >"$RUN_DIR/kafka.brokers"
+  fi
+  start_bg "$name" "$LOG_DIR/$name.out" env -i -C "$(dirname "$(kafka_data "$n")")" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
     "$java" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-    "$(jmx_agent kafka "$KAFKA_METRICS_PORT")" \
+    "$(jmx_agent kafka "$(kafka_metrics_port "$n")")" \
     -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" \
-    -Dlog4j2.configurationFile="$CONF_DIR/kafka-log4j2.properties" \
-    -cp "$KAFKA_LIB/*" kafka.Kafka "$CONF_DIR/server.properties" ||
-    die "Kafka failed to start (logs: $LOG_DIR/kafka.log, $LOG_DIR/kafka.out)"
-  if ! wait_ready kafka "Kafka" "$KAFKA_TIMEOUT" "$LOG_DIR/kafka.log" kafka_ready; then
-    tail -n 10 "$LOG_DIR/kafka.out" >&2
-    die "Kafka did not become ready (logs: $LOG_DIR/kafka.log, $LOG_DIR/kafka.out)"
+    -Dlog4j2.configurationFile="$CONF_DIR/$name-log4j2.properties" \
+    -cp "$KAFKA_LIB/*" kafka.Kafka "$(kafka_conf "$n")" ||
+    die "Kafka node $n failed to start (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
+  STARTED_KAFKA+=("$n")
+}
+
+# start_kafka [N] — starts every node of the cluster (BROKERS of them), or node N alone, and waits
+# until each serves.
+start_kafka() {
+  local start n name nodes
+  start=$(now_ms)
+  STARTED_KAFKA=()
+  if [[ -n "${1:-}" ]]; then nodes=("$1"); else mapfile -t nodes < <(seq 1 "$BROKERS"); fi
+  for n in "${nodes[@]}"; do launch_kafka_node "$n"; done
+  for n in "${nodes[@]}"; do
+    name=$(kafka_name "$n")
+    if ! wait_ready "$name" "Kafka node $n" "$KAFKA_TIMEOUT" "$LOG_DIR/$name.log" kafka_ready "$n"; then
+      tail -n 10 "$LOG_DIR/$name.out" >&2
+      die "Kafka node $n did not become ready (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
+    fi
+    if [[ " ${STARTED_KAFKA[*]} " == *" $n "* ]]; then
+      printf '%-10s up    %-28s started in %ss\n' "$name" "$HOST:$(kafka_port "$n")" "$(elapsed_s "$start")"
+    else
+      printf '%-10s up    %-28s already running\n' "$name" "$HOST:$(kafka_port "$n")"
+    fi
+  done
+  write_kafka_targets
+}
+
+# stop_kafka [N] — stops node N, or every node that runs: all at once (SIGTERM together), since the last
+# nodes of a three-node quorum cannot finish a controlled shutdown one after the other.
+stop_kafka() {
+  local n pids=()
+  if [[ -n "${1:-}" ]]; then
+    stop_component "$(kafka_name "$1")" "$HOST:$(kafka_port "$1")" 120
+  else
+    for n in 3 2 1; do
+      stop_component "$(kafka_name "$n")" "$HOST:$(kafka_port "$n")" 120 &
+      pids+=($!)
+    done
+    for n in "${pids[@]}"; do wait "$n" || die "Kafka could not be stopped"; done
   fi
-  printf '%-10s up    %-28s started in %ss\n' kafka "$HOST:$KAFKA_PORT" "$(elapsed_s "$start")"
+  write_kafka_targets
+}
+
+# The Kafka nodes Prometheus scrapes (file_sd, like the Connect workers): every running one.
+write_kafka_targets() {
+  local dir="$CONF_DIR/prometheus" n targets=""
+  mkdir -p "$dir"
+  for n in 1 2 3; do
+    if is_running "$(kafka_name "$n")"; then
+      targets+="${targets:+, }\"$HOST:$(kafka_metrics_port "$n")\""
+    fi
+  done
+  printf '[{"targets": [%s]}]\n' "$targets" >"$dir/kafka-targets.json.tmp"
+  mv "$dir/kafka-targets.json.tmp" "$dir/kafka-targets.json"
 }
 
 # ----------------------------------------------------------------------------------------------------
@@ -756,14 +885,15 @@ write_connect_config() { # write_connect_config [N]
   )
   cat >"$CONF_DIR/$name.properties" <<EOF
 # written by scripts/stack.sh on every 'up' (edits here are overwritten)
-bootstrap.servers=$HOST:$KAFKA_PORT
+bootstrap.servers=$(kafka_bootstrap)
 group.id=todos-connect
 config.storage.topic=connect-configs
 offset.storage.topic=connect-offsets
 status.storage.topic=connect-status
-config.storage.replication.factor=1
-offset.storage.replication.factor=1
-status.storage.replication.factor=1
+# one per broker (min.insync.replicas comes from the brokers' default: 2 with three)
+config.storage.replication.factor=$BROKERS
+offset.storage.replication.factor=$BROKERS
+status.storage.replication.factor=$BROKERS
 offset.flush.interval.ms=1000
 key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter
@@ -864,6 +994,7 @@ write_prometheus_config() {
     fi
   done
   write_connect_targets
+  write_kafka_targets
 }
 
 # The Connect workers Prometheus scrapes (file_sd: it notices a change by itself): every running one.
@@ -919,6 +1050,7 @@ cmd_up() {
   start=$(now_ms)
   lock_stack
   make_state_dirs
+  resolve_brokers up
   if ! is_installed; then
     log "components not installed yet: running install"
     do_install
@@ -930,7 +1062,7 @@ cmd_up() {
   start_connect 1
   if ((WORKERS >= 2)); then start_connect 2; fi
   start_prometheus
-  log "stack up in $(elapsed_s "$start")s — eval \"\$(scripts/stack.sh env)\" for the addresses and passwords"
+  log "stack up in $(elapsed_s "$start")s ($BROKERS Kafka broker(s)) — eval \"\$(scripts/stack.sh env)\" for the addresses and passwords"
 }
 
 stop_component() { # stop_component NAME ADDRESS TIMEOUT
@@ -945,26 +1077,105 @@ stop_component() { # stop_component NAME ADDRESS TIMEOUT
   printf '%-10s down  %-28s stopped in %ss\n' "$name" "$addr" "$(elapsed_s "$start")"
 }
 
-# cmd_one start|stop COMPONENT — one component alone (outage tests stop the registry, say).
+# cmd_one start|stop COMPONENT — one component alone (outage tests stop the registry, say). "kafka" is
+# the whole cluster (every node); kafka1, kafka2, kafka3 one node of it.
 cmd_one() {
   local action=$1 comp=${2:-}
   lock_stack
   make_state_dirs
   pg_layout
+  resolve_brokers other
   case "$action:$comp" in
   start:postgres) ensure_env_file; start_postgres ;;
   start:kafka) start_kafka ;;
+  start:kafka[123]) start_kafka "$(kafka_node "$comp")" ;;
   start:apicurio) start_apicurio ;;
   start:connect) start_connect 1 ;;
   start:connect2) start_connect 2 ;;
   start:prometheus) start_prometheus ;;
   stop:postgres) stop_postgres ;;
-  stop:kafka) stop_component kafka "$HOST:$KAFKA_PORT" 120 ;;
+  stop:kafka) stop_kafka ;;
+  stop:kafka[123]) stop_kafka "$(kafka_node "$comp")" ;;
   stop:apicurio) stop_component apicurio "$HOST:$APICURIO_PORT" 30 ;;
   stop:connect) stop_component connect "$HOST:$CONNECT_PORT" 60; write_connect_targets ;;
   stop:connect2) stop_component connect2 "$HOST:$(connect_port 2)" 60; write_connect_targets ;;
   stop:prometheus) stop_component prometheus "$HOST:$PROMETHEUS_PORT" 30 ;;
-  *) die "usage: scripts/stack.sh start|stop postgres|kafka|apicurio|connect|connect2|prometheus (got '$action ${comp}')" ;;
+  *) die "usage: scripts/stack.sh start|stop postgres|kafka|kafka1|kafka2|kafka3|apicurio|connect|connect2|prometheus (got '$action ${comp}')" ;;
+  esac
+}
+
+# kafka_node kafkaN — N (kafka1 is node 1, whose pidfile is "kafka"); nodes above BROKERS are refused.
+kafka_node() {
+  local n=${1#kafka}
+  ((n <= BROKERS)) || die "$1: the cluster has $BROKERS node(s)"
+  echo "$n"
+}
+
+SERVICE_NAMES=(todo-api notifier analytics)
+
+# cmd_kill NAME — a crash, for fault tests (make chaos): SIGKILL to the process started as NAME (a stack
+# component, kafka1..3, or a service of scripts/services.sh); for postgres `pg_ctl stop -m immediate`
+# (no shutdown checkpoint: crash recovery at the next start). Returns once the process is gone; nothing
+# is restarted (scripts/stack.sh start NAME, or scripts/services.sh start NAME for a service).
+cmd_kill() {
+  local name=${1:-} pid i
+  pg_layout
+  resolve_brokers other
+  case "$name" in
+  postgres)
+    pg_running || die "postgres is not running"
+    as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w -t 30 stop >/dev/null 2>&1 || die "pg_ctl -m immediate stop failed"
+    printf '%-10s killed (pg_ctl stop -m immediate)\n' postgres
+    return 0
+    ;;
+  kafka1) name=kafka ;;
+  kafka | kafka2 | kafka3 | apicurio | connect | connect2 | prometheus | todo-api | notifier | analytics) ;;
+  *) die "usage: scripts/stack.sh kill postgres|kafka|kafka1|kafka2|kafka3|apicurio|connect|connect2|prometheus|todo-api|notifier|analytics (got '$name')" ;;
+  esac
+  pid=$(pid_of "$name") || die "$name is not running"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    is_running "$name" || break
+    sleep 0.1
+  done
+  is_running "$name" && die "$name (pid $pid) still runs 10 s after SIGKILL"
+  rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.stime"
+  case "$name" in
+  connect*) write_connect_targets ;;
+  kafka*) write_kafka_targets ;;
+  esac
+  printf '%-10s killed (pid %s, SIGKILL)\n' "$name" "$pid"
+}
+
+# cmd_restart NAME — a clean restart: postgres `pg_ctl restart -m fast`; a service of
+# scripts/services.sh SIGTERM then start (a consumer hands its partitions over); any other component
+# stop (SIGTERM, SIGKILL after its timeout) then start.
+cmd_restart() {
+  local name=${1:-}
+  if [[ " ${SERVICE_NAMES[*]} " == *" $name "* ]]; then
+    "$REPO_DIR/scripts/services.sh" stop "$name"
+    "$REPO_DIR/scripts/services.sh" start "$name"
+    return 0
+  fi
+  case "$name" in
+  postgres)
+    (
+      lock_stack
+      pg_layout
+      local start
+      start=$(now_ms)
+      pg_running || die "postgres is not running"
+      pg_ctl_detached -D "$PGDATA_DIR" -l "$PG_LOG" -m fast -w -t 60 restart >/dev/null 2>&1 ||
+        { tail -n 20 "$PG_LOG" >&2; die "pg_ctl restart failed"; }
+      wait_until "PostgreSQL" "$PG_TIMEOUT" "$PG_LOG" pg_ready || die "PostgreSQL does not answer (log: $PG_LOG)"
+      printf '%-10s up    %-28s restarted in %ss\n' postgres "$HOST:$PG_PORT" "$(elapsed_s "$start")"
+    )
+    ;;
+  kafka | kafka[123] | apicurio | connect | connect2 | prometheus)
+    (cmd_one stop "$name")
+    (cmd_one start "$name")
+    ;;
+  *) die "usage: scripts/stack.sh restart postgres|kafka|kafka1|kafka2|kafka3|apicurio|connect|connect2|prometheus|todo-api|notifier|analytics (got '$name')" ;;
   esac
 }
 
@@ -972,29 +1183,36 @@ cmd_down() {
   lock_stack
   make_state_dirs
   pg_layout
+  resolve_brokers other
   stop_component prometheus "$HOST:$PROMETHEUS_PORT" 30
   stop_component connect2 "$HOST:$(connect_port 2)" 60
   stop_component connect "$HOST:$CONNECT_PORT" 60
   stop_component apicurio "$HOST:$APICURIO_PORT" 30
-  stop_component kafka "$HOST:$KAFKA_PORT" 120
+  stop_kafka
   stop_postgres
 }
 
 cmd_status() {
-  local ok=0 pid
+  local ok=0 pid n name port
   pg_layout
+  resolve_brokers other
   if pg_ready && pg_running; then
     printf '%-10s up    %-28s data %s\n' postgres "$HOST:$PG_PORT" "$PGDATA_DIR"
   else
     printf '%-10s down  %s\n' postgres "$HOST:$PG_PORT"
     ok=1
   fi
-  if pid=$(pid_of kafka) && port_open "$HOST" "$KAFKA_PORT"; then
-    printf '%-10s up    %-28s pid %s\n' kafka "$HOST:$KAFKA_PORT" "$pid"
-  else
-    printf '%-10s down  %s\n' kafka "$HOST:$KAFKA_PORT"
-    ok=1
-  fi
+  # every node of the cluster (BROKERS of them), and any other that runs
+  for n in 1 2 3; do
+    name=$(kafka_name "$n")
+    port=$(kafka_port "$n")
+    if pid=$(pid_of "$name") && port_open "$HOST" "$port"; then
+      printf '%-10s up    %-28s pid %s, node %s of %s\n' "$name" "$HOST:$port" "$pid" "$n" "$BROKERS"
+    elif ((n <= BROKERS)); then
+      printf '%-10s down  %s\n' "$name" "$HOST:$port"
+      ok=1
+    fi
+  done
   if pid=$(pid_of apicurio) && apicurio_ready; then
     printf '%-10s up    %-28s pid %s\n' apicurio "http://$HOST:$APICURIO_PORT" "$pid"
   else
@@ -1032,6 +1250,8 @@ main() {
   status) cmd_status ;;
   env) cmd_env ;;
   start | stop) cmd_one "$cmd" "${2:-}" ;;
+  kill) cmd_kill "${2:-}" ;;
+  restart) cmd_restart "${2:-}" ;;
   -h | --help | help) usage ;;
   *)
     usage >&2
