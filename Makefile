@@ -103,6 +103,16 @@ contract: ## validate contracts/asyncapi.yaml with the AsyncAPI CLI (npm, instal
 .PHONY: test
 test: unit fuzz-short contract e2e ## every test: unit, fuzz targets (briefly), the AsyncAPI contract, end-to-end; fails if any part of the stack cannot start
 
+.PHONY: chaos
+chaos: build ## faults one at a time under 200 writes/s, each accounted event by event (table + .chaos/report.json); BROKERS=3 adds the broker faults; CHAOS_ARGS='-faults kafka-kill' etc.
+	$(GO) build -o $(BIN)/chaos ./chaos
+	BROKERS=$(BROKERS) scripts/chaos.sh $(CHAOS_ARGS)
+
+.PHONY: chaos-short
+chaos-short: build ## the shorter make chaos of make test (one broker, fewer events per fault)
+	$(GO) build -o $(BIN)/chaos ./chaos
+	scripts/chaos.sh -short -out .chaos/short.json
+
 .PHONY: bench
 bench: ## the pipeline measured on the local stack (limit, write path, sustained, catch-up, peer, idle, serde): report under .bench/ (BENCH_* variables shorten it; see bench/main.go)
 	$(GO) build -o $(BIN)/bench ./bench

@@ -9,6 +9,7 @@ import (
 
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/loadgen"
+	"github.com/todocdc/pipeline/internal/processed"
 )
 
 // Step is one sustained open-loop step.
@@ -170,26 +171,12 @@ func waitProcessed(ctx context.Context, db *sql.DB, group string, ids []string, 
 	deadline := time.Now().Add(timeout)
 	pending := ids
 	for {
-		for i := 0; i < len(pending); i += 5000 {
-			chunk := pending[i:min(i+5000, len(pending))]
-			rows, err := db.QueryContext(ctx, `SELECT event_id, processed_at FROM consumer_processed_events
-				WHERE group_id = $1 AND event_id = ANY($2)`, group, chunk)
-			if err != nil {
-				return nil, fmt.Errorf("processed events of %s: %w", group, err)
-			}
-			for rows.Next() {
-				var id string
-				var t time.Time
-				if err := rows.Scan(&id, &t); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				at[id] = t
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, err
-			}
+		got, err := processed.At(ctx, db, group, pending)
+		if err != nil {
+			return nil, err
+		}
+		for id, t := range got {
+			at[id] = t
 		}
 		var left []string
 		for _, id := range pending {

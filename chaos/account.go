@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/internal/processed"
+	"github.com/todocdc/pipeline/internal/topicreader"
+)
+
+// record is one record of the topic as a read_committed reader saw it.
+type record struct {
+	Key, ID, Type string
+	Partition     int32
+}
+
+// collector follows todos.task.events from its end when opened, keeping every record.
+type collector struct {
+	r    *topicreader.Reader
+	mu   sync.Mutex
+	recs []record
+	byID map[string]int // ce_id -> times read
+	per  map[int32]int  // records per partition
+	err  error
+	stop chan struct{}
+	done chan struct{}
+}
+
+func openCollector(ctx context.Context, c config) (*collector, error) {
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: c.Kafka, Topic: events.Topic, Start: topicreader.FromEnd(),
+		GroupID: fmt.Sprintf("chaos-reader-%d", time.Now().UnixNano()), Timeout: 30 * time.Second,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, fmt.Errorf("reader of %s: %w", events.Topic, err)
+	}
+	k := &collector{r: r, byID: map[string]int{}, per: map[int32]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go k.loop()
+	return k, nil
+}
+
+func (k *collector) loop() {
+	defer close(k.done)
+	stopping := false
+	for {
+		if !stopping {
+			select {
+			case <-k.stop:
+				// read on up to the end as it is now: the records already written are all counted
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				err := k.r.StopAtCurrentEnd(ctx)
+				cancel()
+				if err != nil {
+					k.setErr(err)
+					return
+				}
+				stopping = true
+			default:
+			}
+		}
+		m, err := k.r.Poll(200 * time.Millisecond)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			k.setErr(err)
+			return
+		}
+		if m == nil {
+			continue
+		}
+		rec := record{Key: string(m.Key), Partition: m.TopicPartition.Partition}
+		for _, h := range m.Headers {
+			switch h.Key {
+			case events.HeaderID:
+				rec.ID = string(h.Value)
+			case events.HeaderType:
+				rec.Type = string(h.Value)
+			}
+		}
+		k.mu.Lock()
+		k.recs = append(k.recs, rec)
+		k.byID[rec.ID]++
+		k.per[rec.Partition]++
+		k.mu.Unlock()
+	}
+}
+
+func (k *collector) setErr(err error) {
+	k.mu.Lock()
+	k.err = err
+	k.mu.Unlock()
+}
+
+// busiest is the partition with the most records read so far (-1 before any).
+func (k *collector) busiest() int32 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	best, n := int32(-1), -1
+	for p, c := range k.per {
+		if c > n || c == n && p < best {
+			best, n = p, c
+		}
+	}
+	return best
+}
+
+// events maps todo id + event type to the ce_ids read for it.
+func (k *collector) events() map[[2]string][]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := map[[2]string][]string{}
+	seen := map[string]bool{}
+	for _, r := range k.recs {
+		if seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
+		key := [2]string{r.Key, r.Type}
+		out[key] = append(out[key], r.ID)
+	}
+	return out
+}
+
+// finish reads up to the topic's current end and closes the reader; it returns the duplicates
+// (records whose ce_id was read before) and the reader's error, if any.
+func (k *collector) finish() (dups int, err error) {
+	close(k.stop)
+	<-k.done
+	k.r.Close()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, n := range k.byID {
+		dups += n - 1
+	}
+	return dups, k.err
+}
+
+// groups are the consumer groups checked, with the event types each applies (notifier: created).
+var groups = []struct {
+	name  string
+	types map[string]bool
+}{
+	{"notifier", map[string]bool{events.TypeCreated: true}},
+	{"analytics", map[string]bool{events.TypeCreated: true, events.TypeCompleted: true, events.TypeDeleted: true}},
+}
+
+// dbs are the databases the accounting reads.
+type dbs struct {
+	todos *sql.DB
+	group map[string]*sql.DB
+}
+
+// account fills row from the fault's writes, the records read and the databases, once every
+// accepted write's event is on the topic and applied by both groups or drain ran out.
+func account(ctx context.Context, c config, d dbs, k *collector, ops []*op, users []string, injected, loadEnd time.Time, row *Row) error {
+	// Resolve writes that got no answer from the topic: their event exists iff they committed.
+	evs := k.events()
+	var accepted []*op
+	for _, o := range ops {
+		switch {
+		case o.accepted():
+			accepted = append(accepted, o)
+		case o.Status == 0:
+			row.Unknown++
+			if o.Type != events.TypeCreated && len(evs[[2]string{o.Todo, o.Type}]) > 0 {
+				accepted = append(accepted, o) // committed, the answer was lost
+			} else if o.Type == events.TypeCreated {
+				row.Notes = append(row.Notes, "an unanswered create: "+o.Err)
+			}
+		default:
+			row.Refused++
+			row.RefusedStatus[fmt.Sprintf("%d %s", o.Status, o.Code)]++
+		}
+	}
+	row.Accepted = len(accepted)
+	for st, n := range row.RefusedStatus {
+		if st != "503 unavailable" {
+			row.Failures = append(row.Failures, fmt.Sprintf("%d refusals answered %s, not the README's 503 unavailable", n, st))
+		}
+	}
+	// Topic: every accepted write's event, exactly one ce_id each.
+	want := map[[2]string]*op{}
+	for _, o := range accepted {
+		want[[2]string{o.Todo, o.Type}] = o
+	}
+	idOf := map[*op]string{}
+	for key, o := range want {
+		ids := evs[key]
+		if len(ids) == 0 {
+			row.Lost++
+			continue
+		}
+		row.Delivered++
+		idOf[o] = ids[0]
+		if len(ids) > 1 {
+			row.Failures = append(row.Failures, fmt.Sprintf("todo %s %s: %d events (ce_ids %v), one write", o.Todo, o.Type, len(ids), ids))
+		}
+	}
+	// Refused or unanswered writes: a refused one must have left nothing; an unanswered one counts
+	// as accepted when its event is there.
+	known := map[string]bool{}
+	for _, o := range ops {
+		if o.Todo != "" {
+			known[o.Todo] = true
+		}
+	}
+	var refusedTitles []string
+	for _, o := range ops {
+		if o.accepted() {
+			continue
+		}
+		if o.Type == events.TypeCreated {
+			if o.Status != 0 {
+				refusedTitles = append(refusedTitles, o.Title)
+			}
+			continue
+		}
+		if ids := evs[[2]string{o.Todo, o.Type}]; len(ids) > 0 && o.Status != 0 {
+			row.RefusedWrote++
+		}
+	}
+	if len(refusedTitles) > 0 {
+		var n int
+		if err := d.todos.QueryRowContext(ctx, `SELECT count(*) FROM todos WHERE title = ANY($1)`, refusedTitles).Scan(&n); err != nil {
+			return fmt.Errorf("todos of refused creates: %w", err)
+		}
+		row.RefusedWrote += n
+	}
+	// Records of todos this fault never wrote (a refused create's event would be one): none may be.
+	stray := 0
+	for key := range evs {
+		if !known[key[0]] {
+			stray++
+		}
+	}
+	unanswered := 0
+	for _, o := range ops {
+		if o.Status == 0 && o.Type == events.TypeCreated {
+			unanswered++
+		}
+	}
+	if stray > unanswered { // an unanswered create may have committed: its events have an unknown key
+		row.Notes = append(row.Notes, fmt.Sprintf("%d events of todos this fault did not write (a refused create, or another writer)", stray))
+		row.RefusedWrote += stray - unanswered
+	}
+	if row.Lost > 0 {
+		row.Failures = append(row.Failures, fmt.Sprintf("%d accepted writes have no event on %s", row.Lost, events.Topic))
+	}
+	if row.RefusedWrote > 0 {
+		row.Failures = append(row.Failures, fmt.Sprintf("%d refused writes wrote something", row.RefusedWrote))
+	}
+	// Groups: each accepted event applied once; when.
+	worst := map[*op]time.Time{} // latest handling among the groups
+	allHandled := map[*op]int{}
+	for _, g := range groups {
+		var ids []string
+		for o, id := range idOf {
+			if g.types[o.Type] {
+				ids = append(ids, id)
+			}
+		}
+		got, err := processed.At(ctx, d.group[g.name], g.name, ids)
+		if err != nil {
+			return err
+		}
+		row.Applied[g.name] = len(got)
+		row.NotApplied[g.name] = len(ids) - len(got)
+		if n := len(ids) - len(got); n > 0 {
+			row.Failures = append(row.Failures, fmt.Sprintf("group %s did not apply %d events", g.name, n))
+		}
+		for o, id := range idOf {
+			if !g.types[o.Type] {
+				continue
+			}
+			if at, ok := got[id]; ok {
+				allHandled[o]++
+				if at.After(worst[o]) {
+					worst[o] = at
+				}
+			}
+		}
+	}
+	// Projections against the accepted writes and PostgreSQL's todos, user by user.
+	if err := projections(ctx, d, accepted, users, row); err != nil {
+		return err
+	}
+	if row.DoubleApplied > 0 {
+		row.Failures = append(row.Failures, fmt.Sprintf("%d events applied twice", row.DoubleApplied))
+	}
+	// Recovery and the worst latency during the fault.
+	var after []*op
+	for _, o := range accepted {
+		if !o.Commit.Before(injected) && !o.Commit.After(loadEnd) {
+			after = append(after, o)
+		}
+	}
+	sort.Slice(after, func(i, j int) bool { return after[i].Commit.Before(after[j].Commit) })
+	row.RecoverS = -1
+	for _, o := range after {
+		need := 0
+		for _, g := range groups {
+			if g.types[o.Type] {
+				need++
+			}
+		}
+		h, ok := worst[o]
+		if !ok || allHandled[o] < need {
+			continue
+		}
+		lat := h.Sub(o.Commit)
+		row.WorstMs = math.Max(row.WorstMs, math.Round(float64(lat)/float64(time.Millisecond)))
+		if row.RecoverS < 0 && lat <= c.Recovered {
+			row.RecoverS = math.Round(h.Sub(injected).Seconds()*10) / 10
+		}
+	}
+	if row.RecoverS < 0 {
+		row.RecoverS = 0
+		row.Failures = append(row.Failures, fmt.Sprintf("no write accepted after the injection was handled within %s: not recovered", c.Recovered))
+	}
+	return nil
+}
+
+// projections compares, for each of the fault's users, notifier's notifications and analytics'
+// counters with the writes the API accepted, and analytics' open count and the write side's rows
+// with PostgreSQL's todos. A projection above what was accepted is an event applied twice.
+func projections(ctx context.Context, d dbs, accepted []*op, users []string, row *Row) error {
+	type counts struct{ created, completed, deleted int64 }
+	want := map[string]*counts{}
+	for _, u := range users {
+		want[u] = &counts{}
+	}
+	for _, o := range accepted {
+		w := want[users[o.User]]
+		switch o.Type {
+		case events.TypeCreated:
+			w.created++
+		case events.TypeCompleted:
+			w.completed++
+		case events.TypeDeleted:
+			w.deleted++
+		}
+	}
+	for _, u := range users {
+		w := want[u]
+		var notes int64
+		if err := d.group["notifier"].QueryRowContext(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1`, u).Scan(&notes); err != nil {
+			return fmt.Errorf("notifications of %s: %w", u, err)
+		}
+		var st counts
+		var open int64
+		err := d.group["analytics"].QueryRowContext(ctx, `SELECT created, completed, deleted, open FROM user_stats WHERE user_id = $1`, u).
+			Scan(&st.created, &st.completed, &st.deleted, &open)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user_stats of %s: %w", u, err)
+		}
+		var rows, pending int64
+		if err := d.todos.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'PENDING') FROM todos WHERE user_id = $1`, u).
+			Scan(&rows, &pending); err != nil {
+			return fmt.Errorf("todos of %s: %w", u, err)
+		}
+		over := func(got, want int64) int64 { return max(0, got-want) }
+		row.DoubleApplied += int(over(notes, w.created) + over(st.created, w.created) + over(st.completed, w.completed) + over(st.deleted, w.deleted))
+		if notes < w.created || st.created < w.created || st.completed < w.completed || st.deleted < w.deleted {
+			row.Failures = append(row.Failures, fmt.Sprintf("user %s: projections below the accepted writes (notifications %d, stats %+v; accepted %+v)", u, notes, st, *w))
+		}
+		if rows != w.created-w.deleted {
+			row.Failures = append(row.Failures, fmt.Sprintf("user %s: %d todos in PostgreSQL, accepted %d creates and %d deletes", u, rows, w.created, w.deleted))
+		}
+		if open != pending {
+			row.Failures = append(row.Failures, fmt.Sprintf("user %s: analytics counts %d open, PostgreSQL has %d pending", u, open, pending))
+		}
+	}
+	return nil
+}
