@@ -30,7 +30,7 @@ func TestSustainedStepSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer api.close()
-	rd, err := newReader(c.Kafka, events.Topic)
+	rd, err := b.newReader(ctx, events.Topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func (b *bench) catchUp(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	rd, err := newReader(b.c.Kafka, events.Topic)
+	rd, err := b.newReader(ctx, events.Topic)
 	if err != nil {
 		return err
 	}

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
 	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/internal/topicreader"
 	"github.com/todocdc/pipeline/internal/topics"
 	"github.com/todocdc/pipeline/kafkaconf"
 )
@@ -23,42 +24,22 @@ type arrival struct {
 // reader reads a topic with isolation.level=read_committed from its end at start, and keeps when
 // each key first arrived: "readable in Kafka" in the report is this reader's Poll returning it.
 type reader struct {
-	c    *kafka.Consumer
+	r    *topicreader.Reader
+	log  *slog.Logger
 	mu   sync.Mutex
 	seen map[string]arrival
 	stop chan struct{}
 	done chan struct{}
 }
 
-func newReader(kc kafkaconf.Client, topic string) (*reader, error) {
-	c, err := kafka.NewConsumer(kc.ConfigMap(kafka.ConfigMap{
-		"group.id":           "bench-reader-" + uuid.NewString(), // never commits: assign, not subscribe
-		"isolation.level":    "read_committed",
-		"enable.auto.commit": false,
-		"log_level":          3,
-	}))
+// newReader opens a reader of topic from its end.
+func (b *bench) newReader(ctx context.Context, topic string) (*reader, error) {
+	tr, err := topicreader.Open(ctx, topicreader.Config{Kafka: b.c.Kafka, Topic: topic,
+		GroupID: "bench-reader-" + uuid.NewString(), Log: b.log})
 	if err != nil {
 		return nil, fmt.Errorf("reader: %w", err)
 	}
-	md, err := c.GetMetadata(&topic, false, 10000)
-	if err != nil || md.Topics[topic].Error.Code() != kafka.ErrNoError {
-		c.Close()
-		return nil, fmt.Errorf("reader: metadata of %s: %v %v", topic, err, md)
-	}
-	var tps []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("reader: end of %s[%d]: %w", topic, p.ID, err)
-		}
-		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.Offset(high)})
-	}
-	if err := c.Assign(tps); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("reader: assign: %w", err)
-	}
-	r := &reader{c: c, seen: map[string]arrival{}, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &reader{r: tr, log: b.log, seen: map[string]arrival{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop()
 	return r, nil
 }
@@ -71,8 +52,12 @@ func (r *reader) loop() {
 			return
 		default:
 		}
-		m, ok := r.c.Poll(50).(*kafka.Message)
-		if !ok || m.TopicPartition.Error != nil {
+		m, err := r.r.Poll(50 * time.Millisecond)
+		if err != nil {
+			r.log.Warn("bench reader", "topic", r.r.Topic(), "err", err)
+			continue
+		}
+		if m == nil {
 			continue
 		}
 		at := time.Now()
@@ -121,7 +106,7 @@ func (r *reader) waitAll(ctx context.Context, keys []string, timeout time.Durati
 func (r *reader) close() {
 	close(r.stop)
 	<-r.done
-	r.c.Close()
+	r.r.Close()
 }
 
 // ensureTopic creates topic with 6 partitions (like the main topic) unless it exists.

@@ -103,7 +103,7 @@ func (b *bench) peer(ctx context.Context, rep *Report) error {
 		return err
 	}
 	defer func() { fwd.stop() }()
-	rd, err := newReader(b.c.Kafka, peerTopic)
+	rd, err := b.newReader(ctx, peerTopic)
 	if err != nil {
 		return err
 	}

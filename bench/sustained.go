@@ -56,7 +56,7 @@ func (b *bench) sustained(ctx context.Context, rep *Report) error {
 		return err
 	}
 	defer api.close()
-	rd, err := newReader(b.c.Kafka, events.Topic)
+	rd, err := b.newReader(ctx, events.Topic)
 	if err != nil {
 		return err
 	}

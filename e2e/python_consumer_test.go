@@ -26,6 +26,7 @@ import (
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/todo"
+	"github.com/todocdc/pipeline/internal/topicreader"
 )
 
 // TestPythonConsumerAppliesEachEventOnce runs examples/python-consumer, a consumer written only
@@ -377,22 +378,16 @@ func dumpPythonConsumer(t *testing.T, root, venv, db string) pyDump {
 // endOffsets returns the high watermark of each partition of topic.
 func endOffsets(t *testing.T, topic string) []kafka.TopicPartition {
 	t.Helper()
-	c, err := kafka.NewConsumer(st.kafka.ConfigMap(kafka.ConfigMap{"group.id": "e2e-watermarks"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: st.kafka, Topic: topic, GroupID: "e2e-watermarks"})
 	if err != nil {
-		t.Fatalf("kafka consumer: %v", err)
+		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
-	defer c.Close()
-	md, err := c.GetMetadata(&topic, false, 10000)
-	if err != nil {
-		t.Fatalf("metadata of %s: %v", topic, err)
-	}
+	defer r.Close()
 	var parts []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p.ID, 10000)
-		if err != nil {
-			t.Fatalf("watermarks of %s[%d]: %v", topic, p.ID, err)
-		}
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.Offset(high)})
+	for id, high := range r.Starts() {
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: id, Offset: kafka.Offset(high)})
 	}
 	return parts
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/todocdc/pipeline/internal/topicreader"
 	"github.com/todocdc/pipeline/kafkaconf"
 )
 
@@ -156,61 +159,46 @@ func listOffsets(ctx context.Context, admin *kafka.AdminClient, parts map[tpKey]
 func partKey(topic string, p int32) string { return fmt.Sprintf("%s/%d", topic, p) }
 
 // countRecords reads each partition from its Committed offset (the start of the gap) up to its
-// End with a read_committed consumer and counts the records delivered below End.
+// End with a read_committed reader and counts the records delivered below End.
 func countRecords(ctx context.Context, kc kafkaconf.Client, parts []PartitionLag) (map[string]int64, error) {
-	c, err := kafka.NewConsumer(kc.ConfigMap(kafka.ConfigMap{
-		"group.id":             "pipelinectl-status", // never joins nor commits: Assign only
-		"enable.auto.commit":   false,
-		"isolation.level":      "read_committed",
-		"enable.partition.eof": true,
-		"auto.offset.reset":    "latest",
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("kafka consumer: %w", err)
-	}
-	defer c.Close()
-	end := map[string]int64{}
-	counts := map[string]int64{}
-	var tps []kafka.TopicPartition
+	byTopic := map[string][]PartitionLag{}
 	for _, p := range parts {
-		topic := p.Topic
-		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p.Partition, Offset: kafka.Offset(p.Committed)})
-		end[partKey(p.Topic, p.Partition)] = p.End
-		counts[partKey(p.Topic, p.Partition)] = 0
+		byTopic[p.Topic] = append(byTopic[p.Topic], p)
 	}
-	if err := c.Assign(tps); err != nil {
-		return nil, fmt.Errorf("assign: %w", err)
-	}
-	pending := len(end)
-	for pending > 0 {
-		if err := ctx.Err(); err != nil {
+	counts := map[string]int64{}
+	for topic, ps := range byTopic {
+		if err := countTopic(ctx, kc, topic, ps, counts); err != nil {
 			return nil, fmt.Errorf("reading the gap between committed offsets and the end: %w", err)
-		}
-		switch e := c.Poll(100).(type) {
-		case *kafka.Message:
-			k := partKey(*e.TopicPartition.Topic, e.TopicPartition.Partition)
-			if stop, ok := end[k]; ok {
-				if int64(e.TopicPartition.Offset) < stop {
-					counts[k]++
-				}
-				if int64(e.TopicPartition.Offset)+1 >= stop {
-					delete(end, k)
-					pending--
-				}
-			}
-		case kafka.PartitionEOF:
-			k := partKey(*e.Topic, e.Partition)
-			if _, ok := end[k]; ok {
-				delete(end, k)
-				pending--
-			}
-		case kafka.Error:
-			if e.IsFatal() {
-				return nil, fmt.Errorf("kafka: %w", e)
-			}
 		}
 	}
 	return counts, nil
+}
+
+// countTopic counts into counts, keyed by partKey, the records of topic's parts below their End.
+func countTopic(ctx context.Context, kc kafkaconf.Client, topic string, parts []PartitionLag, counts map[string]int64) error {
+	from, end := map[int32]int64{}, map[int32]int64{}
+	for _, p := range parts {
+		from[p.Partition], end[p.Partition] = p.Committed, p.End
+		counts[partKey(topic, p.Partition)] = 0
+	}
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: kc, Topic: topic,
+		GroupID: "pipelinectl-status", Start: topicreader.AtOffsets(from), StopAt: end})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		m, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p := m.TopicPartition.Partition; int64(m.TopicPartition.Offset) < end[p] {
+			counts[partKey(topic, p)]++
+		}
+	}
 }
 
 // Reachable checks that the cluster answers a metadata request.

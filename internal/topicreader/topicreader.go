@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -18,9 +20,10 @@ import (
 
 // Start says where each partition is read from; the zero value is the end (new records only).
 type Start struct {
-	kind   int // 0 end, 1 beginning, 2 offset, 3 time
-	offset int64
-	at     time.Time
+	kind    int // 0 end, 1 beginning, 2 offset, 3 time, 4 an offset per partition
+	offset  int64
+	at      time.Time
+	offsets map[int32]int64
 }
 
 // FromEnd starts at each partition's high watermark when the reader opens: only records written
@@ -38,9 +41,13 @@ func AtOffset(n int64) Start { return Start{kind: 2, offset: n} }
 // when there is none).
 func Since(t time.Time) Start { return Start{kind: 3, at: t} }
 
+// AtOffsets reads the partitions named, each from its own offset (0 or more); Config.Partitions
+// must then be empty.
+func AtOffsets(offsets map[int32]int64) Start { return Start{kind: 4, offsets: maps.Clone(offsets)} }
+
 // Equal reports whether s and o start at the same place.
 func (s Start) Equal(o Start) bool {
-	return s.kind == o.kind && s.offset == o.offset && s.at.Equal(o.at)
+	return s.kind == o.kind && s.offset == o.offset && s.at.Equal(o.at) && maps.Equal(s.offsets, o.offsets)
 }
 
 // String says where s starts, for messages.
@@ -52,6 +59,8 @@ func (s Start) String() string {
 		return fmt.Sprintf("offset %d", s.offset)
 	case 3:
 		return "since " + s.at.Format(time.RFC3339Nano)
+	case 4:
+		return fmt.Sprintf("offsets %v", s.offsets)
 	}
 	return "end"
 }
@@ -69,6 +78,10 @@ type Config struct {
 	// StopAtEnd makes Next return io.EOF once every partition is read up to the high watermark it
 	// had when the reader opened; by default the reader follows the topic.
 	StopAtEnd bool
+	// StopAt makes Next return io.EOF once each partition it names is read up to its offset there
+	// (exclusive); a partition it does not name counts as read. Records at or past a partition's
+	// offset may still be returned while others are not there yet. Not with StopAtEnd.
+	StopAt map[int32]int64
 	// FailFast makes "all brokers down" an error (Kafka unreachable): by default the reader
 	// waits for the brokers to come back, as librdkafka does.
 	FailFast bool
@@ -105,8 +118,8 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if cfg.Kafka.BootstrapServers == "" || cfg.Topic == "" {
 		return nil, errors.New("topicreader: Kafka.BootstrapServers and Topic are required")
 	}
-	if cfg.Start.kind == 2 && cfg.Start.offset < 0 {
-		return nil, fmt.Errorf("topicreader: offset must be 0 or more, got %d", cfg.Start.offset)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.GroupID == "" {
 		cfg.GroupID = fmt.Sprintf("topicreader-%d-%d", os.Getpid(), time.Now().UnixNano())
@@ -139,9 +152,32 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	return r, nil
 }
 
+// check rejects the settings that contradict each other or an offset below 0.
+func (cfg Config) check() error {
+	if cfg.StopAtEnd && cfg.StopAt != nil {
+		return errors.New("topicreader: StopAtEnd and StopAt are exclusive")
+	}
+	if cfg.Start.kind == 4 && len(cfg.Partitions) > 0 {
+		return errors.New("topicreader: AtOffsets names the partitions: Partitions must be empty")
+	}
+	if cfg.Start.kind == 4 && len(cfg.Start.offsets) == 0 {
+		return errors.New("topicreader: AtOffsets names no partition")
+	}
+	for _, o := range append([]int64{cfg.Start.offset}, slices.Collect(maps.Values(cfg.Start.offsets))...) {
+		if o < 0 {
+			return fmt.Errorf("topicreader: offset must be 0 or more, got %d", o)
+		}
+	}
+	return nil
+}
+
 // assign works out each partition's start and assigns them.
 func (r *Reader) assign(ctx context.Context, cfg Config) error {
-	ids, err := r.partitionIDs(ctx, cfg.Partitions)
+	want := cfg.Partitions
+	if cfg.Start.kind == 4 {
+		want = slices.Sorted(maps.Keys(cfg.Start.offsets))
+	}
+	ids, err := r.partitionIDs(ctx, want)
 	if err != nil {
 		return err
 	}
@@ -160,6 +196,8 @@ func (r *Reader) assign(ctx context.Context, cfg Config) error {
 			tp.Offset = kafka.Offset(cfg.Start.offset)
 		case 3:
 			tp.Offset = kafka.Offset(cfg.Start.at.UnixMilli())
+		case 4:
+			tp.Offset = kafka.Offset(cfg.Start.offsets[id])
 		}
 		r.parts = append(r.parts, tp)
 	}
@@ -180,6 +218,9 @@ func (r *Reader) assign(ctx context.Context, cfg Config) error {
 		if err := r.StopAtCurrentEnd(ctx); err != nil {
 			return err
 		}
+	}
+	if cfg.StopAt != nil {
+		r.ends = maps.Clone(cfg.StopAt)
 	}
 	if err := r.c.Assign(r.parts); err != nil {
 		return fmt.Errorf("topicreader: assign %s: %w", r.topic, err)
@@ -237,6 +278,11 @@ func (r *Reader) Topic() string { return r.topic }
 
 // Partitions is the number of partitions read.
 func (r *Reader) Partitions() int { return len(r.parts) }
+
+// Starts is the offset each partition read starts at: for FromEnd the high watermark librdkafka
+// reported when the reader opened; kafka.OffsetBeginning (-2) for FromBeginning, kafka.OffsetEnd
+// (-1) where Since found no record.
+func (r *Reader) Starts() map[int32]int64 { return maps.Clone(r.start) }
 
 // atEnd reports whether every partition is read up to its end. A partition counts as read up to
 // it when its position or its last end-of-partition event is there, or when it started there.

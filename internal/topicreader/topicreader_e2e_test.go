@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"testing"
 	"time"
 
@@ -105,5 +106,55 @@ func TestReaderStartsAndEnds(t *testing.T) {
 			}
 			t.Errorf("open %s partitions %v: %v, want ErrNoTopic", cfg.Topic, cfg.Partitions, err)
 		}
+	}
+}
+
+// TestReaderAtOffsetsStopsAt: each partition read from its own offset up to its own end returns
+// every record in between once, then io.EOF; Starts reports where each partition started, for
+// AtOffsets and for FromEnd (the high watermarks).
+func TestReaderAtOffsetsStopsAt(t *testing.T) {
+	e := ct.LoadEnv(t)
+	topic := ct.Topic(t, e, 2)
+	pub := ct.Producer(t, e)
+	var ms []*kafka.Message
+	for i := range 6 { // partition i%2, offsets 0..2 in each
+		ms = append(ms, &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(i % 2)},
+			Key: []byte(fmt.Sprint(i))})
+	}
+	ct.Publish(t, pub, ms...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	from, end := map[int32]int64{0: 1, 1: 0}, map[int32]int64{0: 2, 1: 3}
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: e.Kafka, Topic: topic,
+		Start: topicreader.AtOffsets(from), StopAt: end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := r.Starts(); !maps.Equal(got, from) {
+		t.Errorf("Starts: %v, want %v", got, from)
+	}
+	got, err := r.ReadAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, m := range got {
+		if tp := m.TopicPartition; int64(tp.Offset) < end[tp.Partition] {
+			seen[fmt.Sprintf("%d@%d", tp.Partition, tp.Offset)]++
+		}
+	}
+	if want := map[string]int{"0@1": 1, "1@0": 1, "1@1": 1, "1@2": 1}; !maps.Equal(seen, want) {
+		t.Errorf("read below the ends %v: %v, want %v", end, seen, want)
+	}
+
+	last, err := topicreader.Open(ctx, topicreader.Config{Kafka: e.Kafka, Topic: topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer last.Close()
+	if got, want := last.Starts(), map[int32]int64{0: 3, 1: 3}; !maps.Equal(got, want) {
+		t.Errorf("Starts from the end: %v, want the high watermarks %v", got, want)
 	}
 }
