@@ -119,7 +119,7 @@ func mustRefuse(t *testing.T, conn *pgx.Conn, who, want string, stmts ...string)
 
 func TestPostgresRolesReachOnlyTheirOwn(t *testing.T) {
 	t.Run("todo_api", func(t *testing.T) {
-		for _, db := range []string{"notifier", "analytics", "registry", "postgres"} {
+		for _, db := range []string{"notifier", "analytics", "example", "registry", "postgres"} {
 			mustRefuseConnect(t, "todo_api", roleURL(t, "TODO_API_DATABASE_URL", db))
 		}
 		conn := connectAs(t, os.Getenv("TODO_API_DATABASE_URL"))
@@ -137,7 +137,7 @@ func TestPostgresRolesReachOnlyTheirOwn(t *testing.T) {
 	})
 
 	t.Run("debezium", func(t *testing.T) {
-		for _, db := range []string{"notifier", "analytics", "registry", "postgres"} {
+		for _, db := range []string{"notifier", "analytics", "example", "registry", "postgres"} {
 			mustRefuseConnect(t, "debezium", debeziumURL(t, db))
 		}
 		conn := connectAs(t, debeziumURL(t, "todos"))
@@ -181,6 +181,7 @@ func TestPostgresRolesReachOnlyTheirOwn(t *testing.T) {
 	for _, c := range []struct{ role, env, other string }{
 		{"notifier", "NOTIFIER_DATABASE_URL", "analytics"},
 		{"analytics", "ANALYTICS_DATABASE_URL", "notifier"},
+		{"example", "EXAMPLE_DATABASE_URL", "notifier"},
 	} {
 		t.Run(c.role, func(t *testing.T) {
 			for _, db := range []string{c.other, "todos", "registry", "postgres"} {

@@ -362,9 +362,9 @@ ensure_env_file() {
   env_set CONNECT_URL "http://$HOST:$CONNECT_PORT"
 }
 
-# The consumers' roles (notifier, analytics) each own a database of the same name (created by
-# scripts/sql/bootstrap.sql; their passwords are generated here).
-CONSUMER_ROLES=(notifier analytics)
+# The consumers' roles (notifier, analytics, and example: examples/go-consumer) each own a database of
+# the same name (created by scripts/sql/bootstrap.sql; their passwords are generated here).
+CONSUMER_ROLES=(notifier analytics example)
 
 ensure_consumer_db_urls() {
   local role var pw
@@ -508,17 +508,18 @@ start_postgres() {
 # docker/postgres/init.sh); idempotent, run on every 'up'. Passwords are hex and travel on stdin as psql
 # variables, never on a command line.
 pg_setup() {
-  local todo_pw dbz_pw api_pw notifier_pw analytics_pw
+  local todo_pw dbz_pw api_pw notifier_pw analytics_pw example_pw
   todo_pw=$(env_get TODO_API_DATABASE_URL | sed -nE 's#^postgres://todo_api:([^@]+)@.*#\1#p')
   dbz_pw=$(env_get DEBEZIUM_DB_PASSWORD)
   api_pw=$(env_get APICURIO_DB_PASSWORD)
   notifier_pw=$(env_get NOTIFIER_DATABASE_URL | sed -nE 's#^postgres://notifier:([^@]+)@.*#\1#p')
   analytics_pw=$(env_get ANALYTICS_DATABASE_URL | sed -nE 's#^postgres://analytics:([^@]+)@.*#\1#p')
-  [[ -n "$todo_pw" && -n "$dbz_pw" && -n "$api_pw" && -n "$notifier_pw" && -n "$analytics_pw" ]] ||
+  example_pw=$(env_get EXAMPLE_DATABASE_URL | sed -nE 's#^postgres://example:([^@]+)@.*#\1#p')
+  [[ -n "$todo_pw" && -n "$dbz_pw" && -n "$api_pw" && -n "$notifier_pw" && -n "$analytics_pw" && -n "$example_pw" ]] ||
     die "passwords missing from $ENV_FILE"
   {
     printf '\\set %s %s\n' todo_pw "$todo_pw" dbz_pw "$dbz_pw" api_pw "$api_pw" \
-      notifier_pw "$notifier_pw" analytics_pw "$analytics_pw"
+      notifier_pw "$notifier_pw" analytics_pw "$analytics_pw" example_pw "$example_pw"
     cat "$REPO_DIR/scripts/sql/bootstrap.sql"
   } | pg_psql postgres >>"$PG_LOG" 2>&1 ||
     { tail -n 20 "$PG_LOG" >&2; die "PostgreSQL: the bootstrap (scripts/sql/bootstrap.sql) failed"; }

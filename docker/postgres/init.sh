@@ -5,9 +5,9 @@
 # from the container's environment (.env); psql quotes them (:'var'), so any character is safe.
 set -euo pipefail
 : "${TODO_API_DB_PASSWORD:?}" "${DEBEZIUM_DB_PASSWORD:?}" "${APICURIO_DB_PASSWORD:?}"
-: "${NOTIFIER_DB_PASSWORD:?}" "${ANALYTICS_DB_PASSWORD:?}"
+: "${NOTIFIER_DB_PASSWORD:?}" "${ANALYTICS_DB_PASSWORD:?}" "${EXAMPLE_DB_PASSWORD:?}"
 
 psql -X -q -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v todo_pw="$TODO_API_DB_PASSWORD" -v dbz_pw="$DEBEZIUM_DB_PASSWORD" -v api_pw="$APICURIO_DB_PASSWORD" \
-  -v notifier_pw="$NOTIFIER_DB_PASSWORD" -v analytics_pw="$ANALYTICS_DB_PASSWORD" \
+  -v notifier_pw="$NOTIFIER_DB_PASSWORD" -v analytics_pw="$ANALYTICS_DB_PASSWORD" -v example_pw="$EXAMPLE_DB_PASSWORD" \
   -f /bootstrap/bootstrap.sql

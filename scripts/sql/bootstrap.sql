@@ -5,7 +5,7 @@
 --
 -- Run it with psql as a superuser, connected to the database postgres, with these psql variables set
 -- (hex or other quote-free strings; set them with \set on standard input, never on a command line,
--- where `ps` would show them): todo_pw, dbz_pw, api_pw, notifier_pw, analytics_pw.
+-- where `ps` would show them): todo_pw, dbz_pw, api_pw, notifier_pw, analytics_pw, example_pw.
 --
 -- Who may do what (least privilege; proven by e2e/privileges_test.go):
 --   todo_api   owns the todos database's tables (todos, outbox, its migrations); connects to todos only;
@@ -15,6 +15,7 @@
 --              protocol); cannot create or alter publications (it owns none and has no CREATE on todos).
 --   apicurio   owns the registry database.
 --   notifier, analytics  each owns the database of its name and reaches no other.
+--   example    the same, for examples/go-consumer (a consumer team's program outside this module).
 \set ON_ERROR_STOP on
 
 SELECT 'CREATE ROLE todo_api' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_api')\gexec
@@ -22,21 +23,25 @@ SELECT 'CREATE ROLE debezium' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolna
 SELECT 'CREATE ROLE apicurio' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'apicurio')\gexec
 SELECT 'CREATE ROLE notifier' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'notifier')\gexec
 SELECT 'CREATE ROLE analytics' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'analytics')\gexec
+SELECT 'CREATE ROLE example' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'example')\gexec
 ALTER ROLE todo_api WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'todo_pw';
 ALTER ROLE debezium WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD :'dbz_pw';
 ALTER ROLE apicurio WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'api_pw';
 ALTER ROLE notifier WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'notifier_pw';
 ALTER ROLE analytics WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'analytics_pw';
+ALTER ROLE example WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'example_pw';
 
 SELECT 'CREATE DATABASE todos' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'todos')\gexec
 SELECT 'CREATE DATABASE registry OWNER apicurio' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'registry')\gexec
 SELECT 'CREATE DATABASE notifier OWNER notifier' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'notifier')\gexec
 SELECT 'CREATE DATABASE analytics OWNER analytics' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'analytics')\gexec
+SELECT 'CREATE DATABASE example OWNER example' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'example')\gexec
 ALTER DATABASE registry OWNER TO apicurio;
 ALTER DATABASE notifier OWNER TO notifier;
 ALTER DATABASE analytics OWNER TO analytics;
+ALTER DATABASE example OWNER TO example;
 -- PUBLIC may connect to every database by default: to none of ours, nor to postgres (the superuser's).
-REVOKE CONNECT, TEMPORARY ON DATABASE postgres, todos, registry, notifier, analytics FROM PUBLIC;
+REVOKE CONNECT, TEMPORARY ON DATABASE postgres, todos, registry, notifier, analytics, example FROM PUBLIC;
 GRANT CONNECT ON DATABASE todos TO todo_api;
 -- no CREATE on the database: todo_api makes no schemas and no publications (the platform makes it, below)
 REVOKE CREATE ON DATABASE todos FROM todo_api;
@@ -44,6 +49,7 @@ GRANT CONNECT ON DATABASE todos TO debezium;
 GRANT CONNECT ON DATABASE registry TO apicurio;
 GRANT CONNECT ON DATABASE notifier TO notifier;
 GRANT CONNECT ON DATABASE analytics TO analytics;
+GRANT CONNECT ON DATABASE example TO example;
 
 \connect todos
 -- PostgreSQL 15: PUBLIC has no CREATE on schema public; todo_api creates its tables there.
