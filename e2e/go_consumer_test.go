@@ -126,7 +126,7 @@ func buildGoConsumer(t *testing.T, root string) string {
 // earlier run that was killed to time out of the group.
 func resetExampleGroup(t *testing.T, parts []kafka.TopicPartition) {
 	t.Helper()
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": st.bootstrap})
+	admin, err := kafka.NewAdminClient(st.kafka.ConfigMap(nil))
 	if err != nil {
 		t.Fatalf("kafka admin: %v", err)
 	}
