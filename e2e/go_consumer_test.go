@@ -184,6 +184,13 @@ func startGoConsumer(t *testing.T, bin, dbURL string) *goConsumer {
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "GROUP_ID="+exampleGroup, "METRICS_ADDR="+p.metrics,
 		"KAFKA_BOOTSTRAP_SERVERS="+st.bootstrap, "SCHEMA_REGISTRY_URL="+st.registryURL)
+	// On a stack with SASL the example acts as its own principal, User:example-consumer (ACLs in
+	// topics/acls.yaml), through the runtime's KAFKA_SASL_* variables: not as the tests' admin.
+	if pw := os.Getenv("KAFKA_EXAMPLE_CONSUMER_PASSWORD"); pw != "" {
+		p.cmd.Env = append(p.cmd.Env, "KAFKA_SASL_USERNAME=example-consumer", "KAFKA_SASL_PASSWORD="+pw)
+	} else if st.kafka.SASL() {
+		t.Fatal("the stack's Kafka requires SASL but KAFKA_EXAMPLE_CONSUMER_PASSWORD (the example's principal) is not set: run through make e2e")
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start examples/go-consumer: %v", err)
