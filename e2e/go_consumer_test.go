@@ -239,16 +239,23 @@ func (p *goConsumer) duplicates(t *testing.T) float64 {
 // stop sends SIGTERM and expects exit status 0 within 20 s (it leaves the group on the way out).
 func (p *goConsumer) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM examples/go-consumer: %v", err)
+	stopProcess(t, "examples/go-consumer", p.cmd, p.done, p.output)
+}
+
+// stopProcess sends cmd SIGTERM and expects exit status 0 (reported on done) within 20 s; a
+// failure shows output, the process's log.
+func stopProcess(t *testing.T, name string, cmd *exec.Cmd, done <-chan error, output func() string) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM %s: %v", name, err)
 	}
 	select {
-	case err := <-p.done:
+	case err := <-done:
 		if err != nil {
-			t.Fatalf("examples/go-consumer exited with %v; its log:\n%s", err, p.output())
+			t.Fatalf("%s exited with %v; its log:\n%s", name, err, output())
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatalf("examples/go-consumer did not stop within 20 s of SIGTERM; its log:\n%s", p.output())
+		t.Fatalf("%s did not stop within 20 s of SIGTERM; its log:\n%s", name, output())
 	}
 }
 

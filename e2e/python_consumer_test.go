@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -343,17 +342,7 @@ func (p *pyConsumer) waitFor(t *testing.T, what string, cond func([]pyLog) bool)
 // stop sends SIGTERM and expects exit status 0 within 20 s (it leaves the group on the way out).
 func (p *pyConsumer) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM the Python consumer: %v", err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("the Python consumer exited with %v; its log:\n%s", err, p.output())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("the Python consumer did not stop within 20 s of SIGTERM; its log:\n%s", p.output())
-	}
+	stopProcess(t, "the Python consumer", p.cmd, p.done, p.output)
 }
 
 func dumpPythonConsumer(t *testing.T, root, venv, db string) pyDump {
