@@ -125,7 +125,8 @@ func (c Config) Validate() error {
 }
 
 // Publisher writes records durably: Publish returns once the broker has acknowledged the record
-// (acks=all), or with an error. It must be safe for concurrent use. *producer.Producer is one.
+// (acks=all), or with an error. It must be safe for concurrent use. OpenService brings one (an
+// idempotent producer, acks=all); a program calling New itself gives its own.
 type Publisher interface {
 	Publish(ctx context.Context, m *kafka.Message) error
 }
@@ -134,7 +135,7 @@ type Publisher interface {
 type Deps struct {
 	Decoder   Decoder   // required
 	Store     Store     // required: SQLStore{DB: db} after SetupSQL
-	Publisher Publisher // required: a *producer.Producer for the retry topic and the DLQ
+	Publisher Publisher // required: writes the retry topic's and the DLQ's copies
 	Log       *slog.Logger
 	// Registerer takes the runtime's metrics; default a registry of its own, served by Handler.
 	Registerer prometheus.Registerer

@@ -15,13 +15,20 @@ import (
 	"github.com/todocdc/pipeline/serde"
 )
 
-// Class is what the runtime does with a failed record (dlq.Class: the DLQ records it).
+// Class is what the runtime does with a failed record; a DLQ record's error_class header says
+// "retriable" or "permanent". (It is the DLQ format's own type, which pipelinectl dlq shares.)
 type Class = dlq.Class
 
-// The classes, described at dlq.Class.
 const (
+	// Transient: the infrastructure failed (database or registry unreachable, a timeout). The
+	// record is retried in place, with backoff, for as long as it takes; never dead-lettered for it.
 	Transient = dlq.Transient
+	// Retriable: the handler failed and might succeed later. The record is retried in place
+	// (Config.InPlaceAttempts), then through the retry topic (Config.MaxRetries rounds), then
+	// dead-lettered.
 	Retriable = dlq.Retriable
+	// Permanent: the record can never succeed (not the wire format, unknown schema id,
+	// undecodable, a handler's PermanentError). It goes straight to the DLQ.
 	Permanent = dlq.Permanent
 )
 
@@ -56,7 +63,7 @@ func TransientError(err error) error {
 
 // Classify says which class err belongs to. A class set by PermanentError or TransientError wins;
 // then serde's errors (registry unavailable: transient, anything else from the serde: permanent);
-// then a send the producer may retry (producer.ErrNotDelivered: transient); then database and network failures and timeouts (transient); anything else a handler returns
+// then a retry or DLQ copy the runtime's producer could not deliver yet (transient); then database and network failures and timeouts (transient); anything else a handler returns
 // is Retriable.
 func Classify(err error) Class {
 	var ce *classError

@@ -110,8 +110,9 @@ func (e *batchError) Unwrap() error { return e.Err }
 // is retriable, not transient: it fails the same way every time.
 var errLeftAborted = errors.New("consumer: the handler returned nil but a statement of it failed: the transaction is aborted (commit would roll back)")
 
-// ApplyBatch implements batchStore: one INSERT of the processed-event ids (ON CONFLICT DO
-// NOTHING, RETURNING the new ones), the handlers of the new events, one COMMIT.
+// ApplyBatch applies several events in one transaction (the runtime's batches): one INSERT of the
+// processed-event ids (ON CONFLICT DO NOTHING, RETURNING the new ones), the handlers of the new
+// events, one COMMIT.
 func (s SQLStore) ApplyBatch(ctx context.Context, group string, ms []*Message, fn func(tx *sql.Tx, i int) error) ([]bool, error) {
 	dup := make([]bool, len(ms))
 	ids, types, topics := make([]string, 0, len(ms)), make([]string, 0, len(ms)), make([]string, 0, len(ms))

@@ -32,7 +32,7 @@ var (
 	// over, or lacks a field the Go type needs; or it cannot be read as the consumer's reader
 	// schema (schema resolution): the writer and reader schemas do not resolve, or the datum holds
 	// a value the reader cannot take (an enum symbol it lacks, with no default). The message names
-	// the field and the rule; errors.As finds the *resolve.Error.
+	// the field and the rule.
 	ErrDecode = errors.New("serde: Avro body does not decode")
 	// ErrEncode (permanent): the event does not encode with its schema (e.g. a Status not in the enum).
 	ErrEncode = errors.New("serde: event does not encode")
