@@ -103,8 +103,9 @@ func NewDeserializerWithReaders(reg Registry, readerTexts ...string) (*Deseriali
 // Any bytes and any writer schema the registry holds give an event or a permanent error, never a
 // panic or unbounded memory: the body is decoded by the pipeline's own decoder within its limits
 // (lengths and block counts against the bytes left, nesting at most 1024 levels, at most 1024 array
-// zero size in a block: internal/resolve's MaxDepth and MaxZeroSizeItems; a broken limit is ErrDecode), writer fields the reader schema lacks are checked and skipped rather than kept,
-// and a writer schema that admits no finite value is ErrUnsupportedSchema.
+// items of zero size in a datum, a bounded amount of work per byte; a broken limit is ErrDecode),
+// writer fields the reader schema lacks are checked and skipped rather than kept, and a writer
+// schema that admits no finite value is ErrUnsupportedSchema.
 func (d *Deserializer) Deserialize(ctx context.Context, data []byte) (Decoded, error) {
 	id, body, err := parseHeader(data)
 	if err != nil {
