@@ -103,7 +103,7 @@ contract: ## validate contracts/asyncapi.yaml with the AsyncAPI CLI (npm, instal
 	scripts/asyncapi.sh validate
 
 .PHONY: test
-test: unit fuzz-short contract e2e ## every test: unit, fuzz targets (briefly), the AsyncAPI contract, end-to-end; fails if any part of the stack cannot start
+test: unit fuzz-short contract e2e chaos-short ## every test: unit, fuzz targets (briefly), the AsyncAPI contract, end-to-end, the short chaos run; fails if any part of the stack cannot start
 
 .PHONY: chaos
 chaos: build ## faults one at a time under 200 writes/s, each accounted event by event (table + .chaos/report.json); BROKERS=3 adds the broker faults; CHAOS_ARGS='-faults kafka-kill' etc.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"sort"
 	"sync"
 	"time"
 
@@ -296,16 +295,18 @@ func account(ctx context.Context, c config, d dbs, k *collector, ops []*op, user
 	if row.DoubleApplied > 0 {
 		row.Failures = append(row.Failures, fmt.Sprintf("%d events applied twice", row.DoubleApplied))
 	}
-	// Recovery and the worst latency during the fault.
-	var after []*op
-	for _, o := range accepted {
-		if !o.Commit.Before(injected) && !o.Commit.After(loadEnd) {
-			after = append(after, o)
+	// Recovery and the worst latency during the fault: the fault's effect ends with the last write
+	// it touched, refused or slower than -recovered-below from commit to handled (both groups).
+	var last time.Time
+	sawFast := false
+	for _, o := range ops {
+		if o.Commit.Before(injected) || o.Commit.After(loadEnd) || o.Status == 0 {
+			continue
 		}
-	}
-	sort.Slice(after, func(i, j int) bool { return after[i].Commit.Before(after[j].Commit) })
-	row.RecoverS = -1
-	for _, o := range after {
+		if !o.accepted() {
+			last = maxTime(last, o.Commit)
+			continue
+		}
 		need := 0
 		for _, g := range groups {
 			if g.types[o.Type] {
@@ -314,19 +315,30 @@ func account(ctx context.Context, c config, d dbs, k *collector, ops []*op, user
 		}
 		h, ok := worst[o]
 		if !ok || allHandled[o] < need {
-			continue
+			continue // not applied: counted above
 		}
 		lat := h.Sub(o.Commit)
 		row.WorstMs = math.Max(row.WorstMs, math.Round(float64(lat)/float64(time.Millisecond)))
-		if row.RecoverS < 0 && lat <= c.Recovered {
-			row.RecoverS = math.Round(h.Sub(injected).Seconds()*10) / 10
+		if lat > c.Recovered {
+			last = maxTime(last, h)
+		} else {
+			sawFast = true
 		}
 	}
-	if row.RecoverS < 0 {
-		row.RecoverS = 0
+	if !last.IsZero() {
+		row.RecoverS = math.Round(last.Sub(injected).Seconds()*10) / 10
+	}
+	if !sawFast {
 		row.Failures = append(row.Failures, fmt.Sprintf("no write accepted after the injection was handled within %s: not recovered", c.Recovered))
 	}
 	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // projections compares, for each of the fault's users, notifier's notifications and analytics'

@@ -189,8 +189,9 @@ type Row struct {
 	RefusedWrote int `json:"refused_wrote"`
 	// RefusedStatus counts the refusals by answer, e.g. "503 unavailable".
 	RefusedStatus map[string]int `json:"refused_status,omitempty"`
-	// RecoverS: from the injection to the handling (by both groups) of the first event committed
-	// after it that took less than -recovered-below from commit to handled.
+	// RecoverS: from the injection to the end of the fault's effect: the later of the last refused
+	// answer and the last handling (both groups) of a write slower than -recovered-below from
+	// commit to handled; 0 when no write was refused or slow.
 	RecoverS float64 `json:"recover_s"`
 	// WorstMs: the highest commit -> handled (the later group) among the writes accepted from the
 	// injection to the end of the load.
