@@ -5,11 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"sync"
 	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/processed"
@@ -22,81 +23,136 @@ type record struct {
 	Partition     int32
 }
 
-// collector follows todos.task.events from its end when opened, keeping every record.
+// collector follows todos.task.events from where it ended when the fault's load began (starts),
+// keeping every record; a reader that fails (a broker restart can leave it without partitions)
+// is opened again from starts and reads everything again.
 type collector struct {
-	r    *topicreader.Reader
-	mu   sync.Mutex
-	recs []record
-	byID map[string]int // ce_id -> times read
-	per  map[int32]int  // records per partition
-	err  error
-	stop chan struct{}
-	done chan struct{}
+	c      config
+	starts map[int32]int64
+	mu     sync.Mutex
+	recs   []record
+	per    map[int32]int // records per partition
+	stop   chan struct{}
+	done   chan struct{}
 }
 
-func openCollector(ctx context.Context, c config) (*collector, error) {
-	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: c.Kafka, Topic: events.Topic, Start: topicreader.FromEnd(),
-		GroupID: fmt.Sprintf("chaos-reader-%d", time.Now().UnixNano()), Timeout: 30 * time.Second,
+// topicEnds is each partition's end offset now (read_committed: the last stable offset).
+func topicEnds(ctx context.Context, c config) (map[int32]int64, error) {
+	ac, err := c.Kafka.NewAdminClient("chaos")
+	if err != nil {
+		return nil, err
+	}
+	defer ac.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	desc, err := ac.DescribeTopics(cctx, kafka.NewTopicCollectionOfTopicNames([]string{events.Topic}))
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", events.Topic, err)
+	}
+	topic := events.Topic
+	specs := map[kafka.TopicPartition]kafka.OffsetSpec{}
+	for _, d := range desc.TopicDescriptions {
+		for _, p := range d.Partitions {
+			specs[kafka.TopicPartition{Topic: &topic, Partition: int32(p.Partition)}] = kafka.LatestOffsetSpec
+		}
+	}
+	res, err := ac.ListOffsets(cctx, specs, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadCommitted))
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", events.Topic, err)
+	}
+	out := map[int32]int64{}
+	for tp, r := range res.ResultInfos {
+		if r.Error.Code() != kafka.ErrNoError {
+			return nil, fmt.Errorf("end offset of %s[%d]: %w", events.Topic, tp.Partition, r.Error)
+		}
+		out[tp.Partition] = int64(r.Offset)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s has no partitions", events.Topic)
+	}
+	return out, nil
+}
+
+func openReader(ctx context.Context, c config, starts map[int32]int64, stopAtEnd bool) (*topicreader.Reader, error) {
+	r, err := topicreader.Open(ctx, topicreader.Config{Kafka: c.Kafka, Topic: events.Topic, Start: topicreader.AtOffsets(starts),
+		StopAtEnd: stopAtEnd, GroupID: fmt.Sprintf("chaos-reader-%d", time.Now().UnixNano()), Timeout: 30 * time.Second,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, fmt.Errorf("reader of %s: %w", events.Topic, err)
 	}
-	k := &collector{r: r, byID: map[string]int{}, per: map[int32]int{}, stop: make(chan struct{}), done: make(chan struct{})}
-	go k.loop()
+	return r, nil
+}
+
+func openCollector(ctx context.Context, c config) (*collector, error) {
+	starts, err := topicEnds(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	k := &collector{c: c, starts: starts, per: map[int32]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+	r, err := openReader(ctx, c, starts, false)
+	if err != nil {
+		return nil, err
+	}
+	go k.loop(r)
 	return k, nil
 }
 
-func (k *collector) loop() {
+func (k *collector) loop(r *topicreader.Reader) {
 	defer close(k.done)
-	stopping := false
+	defer func() {
+		if r != nil {
+			r.Close()
+		}
+	}()
 	for {
-		if !stopping {
-			select {
-			case <-k.stop:
-				// read on up to the end as it is now: the records already written are all counted
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				err := k.r.StopAtCurrentEnd(ctx)
-				cancel()
-				if err != nil {
-					k.setErr(err)
-					return
-				}
-				stopping = true
-			default:
+		select {
+		case <-k.stop:
+			return
+		default:
+		}
+		if r == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			nr, err := openReader(ctx, k.c, k.starts, false)
+			cancel()
+			if err != nil {
+				slog.Warn("collector: reopening the reader", "err", err)
+				time.Sleep(time.Second)
+				continue
 			}
+			r = nr
+			k.mu.Lock()
+			k.recs, k.per = nil, map[int32]int{}
+			k.mu.Unlock()
 		}
-		m, err := k.r.Poll(200 * time.Millisecond)
-		if errors.Is(err, io.EOF) {
-			return
-		}
+		m, err := r.Poll(200 * time.Millisecond)
 		if err != nil {
-			k.setErr(err)
-			return
+			slog.Warn("collector: reader failed; reading again from the start", "err", err)
+			r.Close()
+			r = nil
+			continue
 		}
 		if m == nil {
 			continue
 		}
-		rec := record{Key: string(m.Key), Partition: m.TopicPartition.Partition}
-		for _, h := range m.Headers {
-			switch h.Key {
-			case events.HeaderID:
-				rec.ID = string(h.Value)
-			case events.HeaderType:
-				rec.Type = string(h.Value)
-			}
-		}
+		rec := toRecord(m)
 		k.mu.Lock()
 		k.recs = append(k.recs, rec)
-		k.byID[rec.ID]++
 		k.per[rec.Partition]++
 		k.mu.Unlock()
 	}
 }
 
-func (k *collector) setErr(err error) {
-	k.mu.Lock()
-	k.err = err
-	k.mu.Unlock()
+func toRecord(m *kafka.Message) record {
+	rec := record{Key: string(m.Key), Partition: m.TopicPartition.Partition}
+	for _, h := range m.Headers {
+		switch h.Key {
+		case events.HeaderID:
+			rec.ID = string(h.Value)
+		case events.HeaderType:
+			rec.Type = string(h.Value)
+		}
+	}
+	return rec
 }
 
 // busiest is the partition with the most records read so far (-1 before any).
@@ -112,13 +168,18 @@ func (k *collector) busiest() int32 {
 	return best
 }
 
-// events maps todo id + event type to the ce_ids read for it.
+// events maps todo id + event type to the ce_ids the collector read for it so far.
 func (k *collector) events() map[[2]string][]string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return byEvent(k.recs)
+}
+
+// byEvent maps todo id + event type to the distinct ce_ids of recs for it.
+func byEvent(recs []record) map[[2]string][]string {
 	out := map[[2]string][]string{}
 	seen := map[string]bool{}
-	for _, r := range k.recs {
+	for _, r := range recs {
 		if seen[r.ID] {
 			continue
 		}
@@ -129,18 +190,32 @@ func (k *collector) events() map[[2]string][]string {
 	return out
 }
 
-// finish reads up to the topic's current end and closes the reader; it returns the duplicates
-// (records whose ce_id was read before) and the reader's error, if any.
-func (k *collector) finish() (dups int, err error) {
+// finish stops the collector, then reads the fault's records again with a new read_committed
+// reader, from where the collector started up to the topic's end now: the accounting's records
+// and the duplicates among them (records whose ce_id was read before).
+func (k *collector) finish(ctx context.Context) ([]record, int, error) {
 	close(k.stop)
 	<-k.done
-	k.r.Close()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, n := range k.byID {
-		dups += n - 1
+	r, err := openReader(ctx, k.c, k.starts, true)
+	if err != nil {
+		return nil, 0, err
 	}
-	return dups, k.err
+	defer r.Close()
+	ms, err := r.ReadAll(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading %s back: %w", events.Topic, err)
+	}
+	recs := make([]record, 0, len(ms))
+	ids := map[string]int{}
+	dups := 0
+	for _, m := range ms {
+		rec := toRecord(m)
+		recs = append(recs, rec)
+		if ids[rec.ID]++; ids[rec.ID] > 1 {
+			dups++
+		}
+	}
+	return recs, dups, nil
 }
 
 // groups are the consumer groups checked, with the event types each applies (notifier: created).
@@ -160,9 +235,9 @@ type dbs struct {
 
 // account fills row from the fault's writes, the records read and the databases, once every
 // accepted write's event is on the topic and applied by both groups or drain ran out.
-func account(ctx context.Context, c config, d dbs, k *collector, ops []*op, users []string, injected, loadEnd time.Time, row *Row) error {
+func account(ctx context.Context, c config, d dbs, recs []record, ops []*op, users []string, injected, loadEnd time.Time, row *Row) error {
 	// Resolve writes that got no answer from the topic: their event exists iff they committed.
-	evs := k.events()
+	evs := byEvent(recs)
 	var accepted []*op
 	for _, o := range ops {
 		switch {

@@ -98,7 +98,7 @@ func runFault(ctx context.Context, e *env, d dbs, f fault, prefix string) (Row, 
 	}
 	l, err := newLoad(e.c, prefix)
 	if err != nil {
-		k.finish() //nolint:errcheck // the run stops here anyway
+		k.finish(ctx) //nolint:errcheck // the run stops here anyway
 		return row, err
 	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -122,14 +122,14 @@ func runFault(ctx context.Context, e *env, d dbs, f fault, prefix string) (Row, 
 	loadEnd := time.Now()
 	ops := l.snapshot()
 	e.drain(ctx, d, k, ops)
-	dups, rerr := k.finish()
+	actx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	recs, dups, rerr := k.finish(actx)
 	row.Duplicates = dups
 	if rerr != nil {
 		return row, fmt.Errorf("reading %s: %w", events.Topic, rerr)
 	}
-	actx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := account(actx, e.c, d, k, ops, l.users, injected, loadEnd, &row); err != nil {
+	if err := account(actx, e.c, d, recs, ops, l.users, injected, loadEnd, &row); err != nil {
 		return row, fmt.Errorf("accounting: %w", err)
 	}
 	return row, ierr
