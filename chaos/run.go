@@ -61,9 +61,11 @@ func run(ctx context.Context, c config, log *slog.Logger) (*Report, error) {
 			break
 		}
 		row, err := runFault(ctx, e, d, f, "chaos-"+runID+"-"+f.Name)
+		if err != nil && !slices.Contains(row.Failures, err.Error()) {
+			row.Failures = append(row.Failures, err.Error()) // not accounted: the row's figures are incomplete
+		}
 		rep.Rows = append(rep.Rows, row)
 		if err != nil {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %v", f.Name, err))
 			log.Error("fault failed", "fault", f.Name, "err", err)
 		}
 		log.Info("fault done", "fault", f.Name, "accepted", row.Accepted, "refused", row.Refused, "delivered", row.Delivered,
