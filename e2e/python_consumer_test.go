@@ -271,7 +271,9 @@ type pyConsumer struct {
 
 func pythonEnv(group, db string, extra ...string) []string {
 	return append(append(os.Environ(), "GROUP_ID="+group, "DB_PATH="+db,
-		"KAFKA_BOOTSTRAP_SERVERS="+st.bootstrap, "SCHEMA_REGISTRY_URL="+st.registryURL), extra...)
+		"KAFKA_BOOTSTRAP_SERVERS="+st.bootstrap, "SCHEMA_REGISTRY_URL="+st.registryURL,
+		// groups and topics of the test's own: the admin principal (python-example reads only its group)
+		"KAFKA_SASL_USERNAME="+st.kafka.Username, "KAFKA_SASL_PASSWORD="+st.kafka.Password), extra...)
 }
 
 // startPythonConsumer starts `consumer.py run` in group with its SQLite file at db; extra are

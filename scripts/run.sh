@@ -16,7 +16,9 @@ t0=$(now_ms)
 ctl="$REPO_DIR/bin/pipelinectl"
 [[ -x "$ctl" ]] || die "$ctl is missing: run 'make build' first"
 
-log "applying topics (topics/topics.yaml)"
+# the Kafka ACLs (topics/acls.yaml) were applied by stack.sh up, as User:admin: every other party, the
+# operator applying the topics here included, works within them
+log "applying topics (topics/topics.yaml) as the operator"
 "$ctl" topics apply
 log "registering schemas (schemas/*.avsc)"
 "$ctl" schemas register
@@ -66,7 +68,9 @@ Watch the events:
   make logs                                  (the notifier logs each notification it records)
   bin/pipelinectl dlq list                   (records the consumers dead-lettered)
   bin/pipelinectl connectors status          (the Debezium connector and its task)
-  kcat -b 127.0.0.1:9092 -C -t todos.task.events -f '%k %h\n'   (raw records, if kcat is installed)
+  kcat -b 127.0.0.1:9092 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanism=SCRAM-SHA-512 \\
+       -X sasl.username=operator -X sasl.password="\$KAFKA_OPERATOR_PASSWORD" \\
+       -C -t todos.task.events -f '%k %h\n'   (raw records, if kcat is installed; after . .state/env)
 
 make status shows each component; make down stops everything and keeps the data.
 MSG

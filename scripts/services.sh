@@ -11,6 +11,8 @@
 #
 # Services: todo-api (HTTP on 127.0.0.1:8080), notifier (consumer group "notifier", metrics on
 # 127.0.0.1:9101), analytics (group "analytics", GET /v1/stats on 127.0.0.1:8082, metrics on 127.0.0.1:9102).
+# Each consumer gets its own Kafka principal (User:notifier, User:analytics: KAFKA_SASL_USERNAME and its
+# password from $ENV_FILE) and nothing of the others'; todo-api gets no Kafka credentials at all.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -48,11 +50,17 @@ restart_if_changed() {
 # run_service NAME LOGFILE BIN VAR=VALUE... — starts BIN as NAME (start_bg) with the given variables in
 # its environment: exported inside a subshell, never on a command line (where `ps` would show the
 # secrets among them); the stack's other secrets and URLs ($ENV_FILE) are not passed on. Records the
-# binary's sha256 in $RUN_DIR/NAME.bin once it started.
+# binary's sha256 in $RUN_DIR/NAME.bin once it started, and a sha256 of its variables in
+# $RUN_DIR/NAME.env: a running service whose variables changed (e.g. its Kafka credentials) is restarted.
 run_service() {
-  local name=$1 logfile=$2 bin=$3 sum
+  local name=$1 logfile=$2 bin=$3 sum envsum
   shift 3
   sum=$(bin_sum "$bin")
+  envsum=$(printf '%s\0' "$@" | sha256sum | awk '{ print $1 }')
+  if is_running "$name" && [[ "$(cat "$RUN_DIR/$name.env" 2>/dev/null)" != "$envsum" ]]; then
+    log "$name (pid $(pid_of "$name")) runs with other settings than $ENV_FILE now gives it: restarting it"
+    stop_bg "$name" 20 || die "$name could not be stopped for its restart"
+  fi
   if is_running "$name"; then
     start_bg "$name" "$logfile" "$bin" # logs "already running"
     return 0
@@ -65,6 +73,7 @@ run_service() {
     start_bg "$name" "$logfile" "$bin"
   ) || return 1
   printf '%s\n' "$sum" >"$RUN_DIR/$name.bin"
+  printf '%s\n' "$envsum" >"$RUN_DIR/$name.env"
 }
 
 start_one() {
@@ -83,6 +92,7 @@ start_one() {
       ;;
     notifier)
       run_service notifier "$logfile" "$bin" KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+        KAFKA_SASL_USERNAME=notifier KAFKA_SASL_PASSWORD="${KAFKA_NOTIFIER_PASSWORD:-}" \
         SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL" DATABASE_URL="$NOTIFIER_DATABASE_URL" GROUP_ID=notifier \
         METRICS_ADDR=127.0.0.1:9101 ||
         die "notifier did not start"
@@ -92,6 +102,7 @@ start_one() {
       ;;
     analytics)
       run_service analytics "$logfile" "$bin" KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+        KAFKA_SASL_USERNAME=analytics KAFKA_SASL_PASSWORD="${KAFKA_ANALYTICS_PASSWORD:-}" \
         SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL" DATABASE_URL="$ANALYTICS_DATABASE_URL" JWT_SECRET="$JWT_SECRET" \
         GROUP_ID=analytics HTTP_ADDR=127.0.0.1:8082 METRICS_ADDR=127.0.0.1:9102 ||
         die "analytics did not start"
@@ -115,7 +126,7 @@ case $cmd in
     for ((i = ${#names[@]} - 1; i >= 0; i--)); do
       if is_running "${names[i]}"; then
         stop_bg "${names[i]}" 20
-        rm -f "$RUN_DIR/${names[i]}.bin"
+        rm -f "$RUN_DIR/${names[i]}.bin" "$RUN_DIR/${names[i]}.env"
         log "${names[i]} stopped"
       fi
     done

@@ -81,6 +81,11 @@ APICURIO_ARTIFACT="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:al
 JMX_ARTIFACT="io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION"
 DEBEZIUM_CONNECTOR_CLASS=io.debezium.connector.postgresql.PostgresConnector
 CONFIG_PROVIDER_CLASSES=org.apache.kafka.common.config.provider.EnvVarConfigProvider,org.apache.kafka.common.config.provider.FileConfigProvider
+# Kafka's SCRAM-SHA-512 users, one per party (topics/acls.yaml says what each may do); each password is
+# KAFKA_<NAME>_PASSWORD in .state/env (dashes as underscores). admin is a super user (setup: topics,
+# ACLs); the brokers' own principal, User:broker (PLAIN, inter-broker and controller traffic), is the
+# other one. todo-api has no Kafka user at all.
+KAFKA_USERS=(admin connect notifier analytics example-consumer python-example operator)
 
 # readiness timeouts (seconds); generous for a loaded 2-core CI machine, still bounded
 PG_TIMEOUT=${STACK_PG_TIMEOUT:-60}
@@ -350,6 +355,14 @@ ensure_env_file() {
   env_get DEBEZIUM_DB_PASSWORD >/dev/null 2>&1 || env_set DEBEZIUM_DB_PASSWORD "$(rand_hex 16)"
   env_get APICURIO_DB_PASSWORD >/dev/null 2>&1 || env_set APICURIO_DB_PASSWORD "$(rand_hex 16)"
   env_get JWT_SECRET >/dev/null 2>&1 || env_set JWT_SECRET "$(rand_hex 32)"
+  local u
+  for u in broker "${KAFKA_USERS[@]}"; do
+    env_get "$(kafka_password_var "$u")" >/dev/null 2>&1 || env_set "$(kafka_password_var "$u")" "$(rand_hex 16)"
+  done
+  # whoever loads .state/env (pipelinectl, make check, kcat hints) acts as the operator; scripts/run.sh
+  # applies the ACLs as admin, scripts/services.sh gives each consumer its own user
+  env_set KAFKA_SASL_USERNAME operator
+  env_set KAFKA_SASL_PASSWORD "$(env_get KAFKA_OPERATOR_PASSWORD)"
   env_set STATE_DIR "$STATE_DIR"
   env_set PGHOST "$HOST"
   env_set PGPORT "$PG_PORT"
@@ -360,6 +373,12 @@ ensure_env_file() {
   env_set KAFKA_BOOTSTRAP_SERVERS "$(kafka_bootstrap)"
   env_set SCHEMA_REGISTRY_URL "http://$HOST:$APICURIO_PORT/apis/ccompat/v7"
   env_set CONNECT_URL "http://$HOST:$CONNECT_PORT"
+}
+
+# kafka_password_var USER — the .state/env variable of a Kafka user's password: KAFKA_<USER>_PASSWORD.
+kafka_password_var() {
+  local v=${1^^}
+  echo "KAFKA_${v//-/_}_PASSWORD"
 }
 
 # The consumers' roles (notifier, analytics, and example: examples/go-consumer) each own a database of
@@ -634,21 +653,87 @@ resolve_brokers() {
   fi
 }
 
+# The brokers' security settings (in every node's server.properties): clients authenticate with
+# SASL/SCRAM-SHA-512 on the CLIENT listener (SASL_PLAINTEXT: 127.0.0.1 only; production adds TLS, i.e.
+# SASL_SSL); the nodes among themselves (inter-broker on CLIENT, and the CONTROLLER listener) as User:broker
+# with SASL/PLAIN, whose password is in this file (not in the cluster's metadata, where SCRAM users live and
+# which a controller cannot read before it authenticates). The StandardAuthorizer refuses whatever
+# topics/acls.yaml does not grant; User:broker and User:admin are super users.
+kafka_security_config() {
+  local pw plain
+  pw=$(env_get KAFKA_BROKER_PASSWORD) || die "no KAFKA_BROKER_PASSWORD in $ENV_FILE"
+  plain="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$pw\" user_broker=\"$pw\";"
+  cat <<EOF
+listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=CLIENT
+controller.listener.names=CONTROLLER
+listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.client.plain.sasl.jaas.config=$plain
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=$plain
+sasl.mechanism.controller.protocol=PLAIN
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:broker;User:admin
+EOF
+}
+
+# The Kafka tools' client settings (mode 600: they hold passwords): tools-admin.properties as User:admin
+# (scripts/kafka.sh, make kafka), tools-broker.properties as User:broker (this script's own checks, and the
+# SCRAM users it creates before any of them exists).
+write_kafka_tools_config() { # write_kafka_tools_config BOOTSTRAP
+  local admin broker
+  admin="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$(env_get KAFKA_ADMIN_PASSWORD)\";"
+  broker="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$(env_get KAFKA_BROKER_PASSWORD)\";"
+  (
+    umask 077
+    printf 'bootstrap.servers=%s\nrequest.timeout.ms=5000\ndefault.api.timeout.ms=10000\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=%s\nsasl.jaas.config=%s\n' \
+      "$1" SCRAM-SHA-512 "$admin" >"$CONF_DIR/tools-admin.properties"
+    printf 'bootstrap.servers=%s\nrequest.timeout.ms=5000\ndefault.api.timeout.ms=10000\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=%s\nsasl.jaas.config=%s\n' \
+      "$1" PLAIN "$broker" >"$CONF_DIR/tools-broker.properties"
+  )
+  chmod 600 "$CONF_DIR/tools-admin.properties" "$CONF_DIR/tools-broker.properties"
+}
+
+# kafka_ensure_users — creates the SCRAM users of KAFKA_USERS that the cluster lacks (as User:broker),
+# each with its password from .state/env: on a new cluster all of them, on an existing one none (or those
+# added to KAFKA_USERS since). A password goes through a mode-600 file, never a command line.
+kafka_ensure_users() {
+  local have u f missing=()
+  have=$(kafka_class kafka.admin.ConfigCommand --bootstrap-server "$(kafka_bootstrap)" --command-config "$CONF_DIR/tools-broker.properties" \
+    --describe --entity-type users 2>>"$LOG_DIR/kafka.out") || die "Kafka: could not list the SCRAM users (see $LOG_DIR/kafka.out)"
+  for u in "${KAFKA_USERS[@]}"; do
+    grep -q "user-principal '$u' are SCRAM-SHA-512" <<<"$have" || missing+=("$u")
+  done
+  ((${#missing[@]})) || return 0
+  f=$(umask 077 && mktemp "$CONF_DIR/scram.XXXXXX")
+  for u in "${missing[@]}"; do
+    printf 'SCRAM-SHA-512=password=%s\n' "$(env_get "$(kafka_password_var "$u")")" >"$f"
+    kafka_class kafka.admin.ConfigCommand --bootstrap-server "$(kafka_bootstrap)" --command-config "$CONF_DIR/tools-broker.properties" \
+      --alter --add-config-file "$f" --entity-type users --entity-name "$u" >>"$LOG_DIR/kafka.out" 2>&1 ||
+      { rm -f "$f"; die "Kafka: could not create the SCRAM user $u (see $LOG_DIR/kafka.out)"; }
+  done
+  rm -f "$f"
+  log "Kafka: SCRAM users created: ${missing[*]}"
+}
+
 write_kafka_config() { # write_kafka_config N
   local n=${1:-1} rf=1 isr=1 voters="" i
   ((BROKERS == 3)) && { rf=3; isr=2; }
   for ((i = 1; i <= BROKERS; i++)); do voters+="${voters:+,}$i@$HOST:$(kafka_controller_port "$i")"; done
   mkdir -p "$(kafka_data "$n")" "$CONF_DIR"
-  cat >"$(kafka_conf "$n")" <<EOF2
+  (
+    umask 077 # holds User:broker's password
+    cat >"$(kafka_conf "$n")" <<EOF2
 # written by scripts/stack.sh on every 'up' (edits here are overwritten)
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://$HOST:$(kafka_port "$n"),CONTROLLER://$HOST:$(kafka_controller_port "$n")
-advertised.listeners=PLAINTEXT://$HOST:$(kafka_port "$n")
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
+listeners=CLIENT://$HOST:$(kafka_port "$n"),CONTROLLER://$HOST:$(kafka_controller_port "$n")
+advertised.listeners=CLIENT://$HOST:$(kafka_port "$n")
+$(kafka_security_config)
 log.dirs=$(kafka_data "$n")
 num.partitions=1
 default.replication.factor=$rf
@@ -663,12 +748,10 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 log.segment.bytes=268435456
 EOF2
+  )
+  chmod 600 "$(kafka_conf "$n")"
   write_log4j2 "$CONF_DIR/$(kafka_name "$n")-log4j2.properties" "$LOG_DIR/$(kafka_name "$n").log"
-  cat >"$CONF_DIR/tools-admin.properties" <<EOF2
-bootstrap.servers=$(kafka_bootstrap)
-request.timeout.ms=5000
-default.api.timeout.ms=10000
-EOF2
+  write_kafka_tools_config "$(kafka_bootstrap)"
 }
 
 kafka_format() { # kafka_format N
@@ -696,8 +779,33 @@ kafka_ready() { # kafka_ready [N]
   port=$(kafka_port "${1:-1}")
   port_open "$HOST" "$port" &&
     timeout 30 bash -c '. "$1"; kafka_class org.apache.kafka.tools.TopicCommand --bootstrap-server "$2" --command-config "$3" --list' \
-      _ "$REPO_DIR/scripts/lib.sh" "$HOST:$port" "$CONF_DIR/tools-admin.properties"
+      _ "$REPO_DIR/scripts/lib.sh" "$HOST:$port" "$CONF_DIR/tools-broker.properties"
 }
+
+# kafka_apply_acls — the ACLs of topics/acls.yaml (and e2e/acls.yaml: the tests' own connectors on this
+# stack), applied as User:admin with `pipelinectl acls apply` before any other party connects (Connect
+# starts next and finds nothing it may use without them). Builds bin/pipelinectl when it is missing or
+# has no acls command yet (`make up` without `make build`).
+kafka_apply_acls() {
+  local ctl="$REPO_DIR/bin/pipelinectl" out
+  if ! "$ctl" acls apply --help >/dev/null 2>&1; then
+    log "building bin/pipelinectl (it applies the Kafka ACLs)"
+    (cd "$REPO_DIR" && go build -o bin/ ./services/pipelinectl) || die "could not build bin/pipelinectl"
+  fi
+  out=$(cd "$REPO_DIR" && KAFKA_BOOTSTRAP_SERVERS="$(kafka_bootstrap)" KAFKA_SASL_USERNAME=admin \
+    KAFKA_SASL_PASSWORD="$(env_get KAFKA_ADMIN_PASSWORD)" "$ctl" acls apply -f topics/acls.yaml -f e2e/acls.yaml 2>&1) ||
+    { printf '%s\n' "$out" >&2; die "Kafka: applying the ACLs failed"; }
+  log "Kafka ACLs: ${out##*$'\n'}"
+}
+
+# conf_changed NAME FILE — true when NAME runs and was started with another FILE than the one written
+# now (its sha256 in $RUN_DIR/NAME.conf, written by conf_started): e.g. a Kafka from before SASL, which
+# must restart to require it. A running NAME without the record counts as changed.
+conf_changed() {
+  is_running "$1" || return 1
+  [[ "$(cat "$RUN_DIR/$1.conf" 2>/dev/null)" != "$(sha256sum <"$2" | awk '{ print $1 }')" ]]
+}
+conf_started() { sha256sum <"$2" | awk '{ print $1 }' >"$RUN_DIR/$1.conf"; }
 
 # launch_kafka_node N — starts node N's JVM unless it runs (returns at once; kafka_ready says when it
 # serves: with three nodes, none serves before two of them form the quorum).
@@ -735,6 +843,16 @@ start_kafka() {
   start=$(now_ms)
   STARTED_KAFKA=()
   if [[ -n "${1:-}" ]]; then nodes=("$1"); else mapfile -t nodes < <(seq 1 "$BROKERS"); fi
+  # a node running with another config than this checkout writes (e.g. from before SASL) restarts; the
+  # nodes stop together, as stop_kafka does (a quorum cannot shut down one node after the other)
+  for n in "${nodes[@]}"; do
+    write_kafka_config "$n"
+    if conf_changed "$(kafka_name "$n")" "$(kafka_conf "$n")"; then
+      log "Kafka runs with another $(basename "$(kafka_conf "$n")") than this checkout writes: restarting it"
+      stop_kafka "${1:-}"
+      break
+    fi
+  done
   for n in "${nodes[@]}"; do launch_kafka_node "$n"; done
   for n in "${nodes[@]}"; do
     name=$(kafka_name "$n")
@@ -747,7 +865,9 @@ start_kafka() {
     else
       printf '%-10s up    %-28s already running\n' "$name" "$HOST:$(kafka_port "$n")"
     fi
+    conf_started "$name" "$(kafka_conf "$n")"
   done
+  kafka_ensure_users
   write_kafka_targets
 }
 
@@ -887,6 +1007,20 @@ write_connect_config() { # write_connect_config [N]
   cat >"$CONF_DIR/$name.properties" <<EOF
 # written by scripts/stack.sh on every 'up' (edits here are overwritten)
 bootstrap.servers=$(kafka_bootstrap)
+# Kafka as User:connect (topics/acls.yaml): the worker's own clients and, by the prefixes, the tasks'
+# producers and consumers and the admin client; the password comes from the worker's environment
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
+producer.security.protocol=SASL_PLAINTEXT
+producer.sasl.mechanism=SCRAM-SHA-512
+producer.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
+consumer.security.protocol=SASL_PLAINTEXT
+consumer.sasl.mechanism=SCRAM-SHA-512
+consumer.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
+admin.security.protocol=SASL_PLAINTEXT
+admin.sasl.mechanism=SCRAM-SHA-512
+admin.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
 group.id=todos-connect
 config.storage.topic=connect-configs
 offset.storage.topic=connect-offsets
@@ -916,11 +1050,12 @@ scheduled.rebalance.max.delay.ms=0
 # timeout for the dead task's open transaction (10 s here instead of 60 s)
 exactly.once.source.support=enabled
 producer.transaction.timeout.ms=10000
-# secrets in connector configs: \${env:DEBEZIUM_DB_PASSWORD} (the worker's environment holds DEBEZIUM_* only)
+# secrets in connector configs: \${env:DEBEZIUM_DB_PASSWORD} (the worker's environment holds DEBEZIUM_* and
+# KAFKA_CONNECT_PASSWORD only)
 # or \${file:$secrets/debezium.properties:DEBEZIUM_DB_PASSWORD}
 config.providers=env,file
 config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
-config.providers.env.param.allowlist.pattern=^DEBEZIUM_.*
+config.providers.env.param.allowlist.pattern=^(DEBEZIUM_.*|KAFKA_CONNECT_PASSWORD)$
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 config.providers.file.param.allowed.paths=$secrets
 EOF
@@ -937,6 +1072,10 @@ start_connect() { # start_connect [N]
   port=$(connect_port "$n")
   start=$(now_ms)
   write_connect_config "$n"
+  if conf_changed "$name" "$CONF_DIR/$name.properties"; then
+    log "Kafka Connect worker $n runs with another $name.properties than this checkout writes: restarting it"
+    stop_component "$name" "$HOST:$port" 60
+  fi
   if is_running "$name"; then
     wait_until "Kafka Connect worker $n" "$CONNECT_TIMEOUT" "$LOG_DIR/$name.log" connect_ready "$n" ||
       die "Kafka Connect worker $n is running (pid $(pid_of "$name")) but does not answer"
@@ -950,14 +1089,15 @@ start_connect() { # start_connect [N]
   # a clean environment: the worker sees the Debezium credentials and nothing else of ours. They are
   # exported in a subshell that dropped every other variable (like `env -i`), never put on a command
   # line, where `ps` would show them.
-  local dbz_user dbz_pw home=${HOME:-/root}
+  local dbz_user dbz_pw kafka_pw home=${HOME:-/root}
   dbz_user=$(env_get DEBEZIUM_DB_USER) || die "no DEBEZIUM_DB_USER in $ENV_FILE"
   dbz_pw=$(env_get DEBEZIUM_DB_PASSWORD) || die "no DEBEZIUM_DB_PASSWORD in $ENV_FILE"
+  kafka_pw=$(env_get KAFKA_CONNECT_PASSWORD) || die "no KAFKA_CONNECT_PASSWORD in $ENV_FILE"
   (
     cd "$STATE_DIR/$name" || exit 1
     for v in $(compgen -e); do unset "$v" 2>/dev/null || true; done
     export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$home" LANG=C.UTF-8
-    export DEBEZIUM_DB_USER="$dbz_user" DEBEZIUM_DB_PASSWORD="$dbz_pw"
+    export DEBEZIUM_DB_USER="$dbz_user" DEBEZIUM_DB_PASSWORD="$dbz_pw" KAFKA_CONNECT_PASSWORD="$kafka_pw"
     start_bg "$name" "$LOG_DIR/$name.out" \
       "$java" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
       "$(jmx_agent connect "$(connect_metrics_port "$n")")" \
@@ -970,6 +1110,7 @@ start_connect() { # start_connect [N]
     tail -n 10 "$LOG_DIR/$name.out" >&2
     die "Kafka Connect worker $n did not become ready (logs: $LOG_DIR/$name.log, $LOG_DIR/$name.out)"
   fi
+  conf_started "$name" "$CONF_DIR/$name.properties"
   write_connect_targets
   printf '%-10s up    %-28s started in %ss\n' "$name" "$HOST:$port" "$(elapsed_s "$start")"
 }
@@ -1059,6 +1200,7 @@ cmd_up() {
   ensure_env_file
   start_postgres
   start_kafka
+  kafka_apply_acls
   start_apicurio
   start_connect 1
   if ((WORKERS >= 2)); then start_connect 2; fi

@@ -30,6 +30,10 @@ Environment (defaults are the local stack's):
     DB_PATH                  todos.sqlite
     SCHEMAS_DIR              the repository's schemas/ (the reader schemas, *.avsc)
     TOPIC                    todos.task.events
+    KAFKA_SASL_USERNAME      the Kafka principal (the local stack's: python-example, group python-example)
+    KAFKA_SASL_PASSWORD      its password (.state/env: KAFKA_PYTHON_EXAMPLE_PASSWORD)
+    KAFKA_SASL_MECHANISM     SCRAM-SHA-512
+    KAFKA_SECURITY_PROTOCOL  SASL_PLAINTEXT when KAFKA_SASL_USERNAME is set, else PLAINTEXT
 """
 
 from __future__ import annotations
@@ -336,6 +340,7 @@ def run(cfg: dict) -> int:
         emit(logging.INFO, "revoked", partitions=[f"{p.topic}[{p.partition}]" for p in parts])
 
     consumer = Consumer({
+        **cfg["security"],
         "bootstrap.servers": cfg["bootstrap"],
         "group.id": cfg["group_id"],
         "client.id": "python-consumer",
@@ -412,7 +417,20 @@ def config() -> dict:
         "db_path": os.environ.get("DB_PATH", "todos.sqlite"),
         "schemas_dir": os.environ.get("SCHEMAS_DIR", str(here.parent.parent / "schemas")),
         "topic": os.environ.get("TOPIC", "todos.task.events"),
+        "security": security(),
     }
+
+
+def security() -> dict:
+    """librdkafka's security settings from the variables the Go programs read (kafkaconf): SASL when
+    KAFKA_SASL_USERNAME is set (SCRAM-SHA-512 over SASL_PLAINTEXT on the local stack), none otherwise."""
+    user = os.environ.get("KAFKA_SASL_USERNAME", "")
+    protocol = os.environ.get("KAFKA_SECURITY_PROTOCOL") or ("SASL_PLAINTEXT" if user else "PLAINTEXT")
+    out = {"security.protocol": protocol}
+    if protocol.startswith("SASL"):
+        out.update({"sasl.mechanism": os.environ.get("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512",
+                    "sasl.username": user, "sasl.password": os.environ.get("KAFKA_SASL_PASSWORD", "")})
+    return out
 
 
 def main(argv: list[str]) -> int:
