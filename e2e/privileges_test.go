@@ -267,6 +267,28 @@ func TestNoSecretInFilesTopicsOrLogs(t *testing.T) {
 		found(f, data)
 		n++
 	}
+	// the Kafka users' passwords are among those scanned for (each party's, and the brokers' own)
+	for _, name := range []string{"KAFKA_BROKER_PASSWORD", "KAFKA_ADMIN_PASSWORD", "KAFKA_CONNECT_PASSWORD",
+		"KAFKA_NOTIFIER_PASSWORD", "KAFKA_ANALYTICS_PASSWORD", "KAFKA_OPERATOR_PASSWORD"} {
+		if _, ok := sec[name]; !ok {
+			t.Errorf("%s is not in %s/env: the scan cannot look for it", name, st.stateDir)
+		}
+	}
+	// the Connect workers' configs name their Kafka password by reference (${env:...}), never by value
+	workers, _ := filepath.Glob(filepath.Join(st.stateDir, "conf", "connect*.properties"))
+	if len(workers) == 0 {
+		t.Errorf("no Connect worker config under %s/conf", st.stateDir)
+	}
+	for _, f := range workers {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found(f, data)
+		if !strings.Contains(string(data), "${env:KAFKA_CONNECT_PASSWORD}") {
+			t.Errorf("%s does not take the Kafka password from ${env:KAFKA_CONNECT_PASSWORD}", f)
+		}
+	}
 	logs, _ := filepath.Glob(filepath.Join(st.stateDir, "logs", "*"))
 	if len(logs) < 5 {
 		t.Fatalf("found only %d logs under %s/logs", len(logs), st.stateDir)
