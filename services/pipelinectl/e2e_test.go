@@ -28,8 +28,12 @@ func e2eEnv(t *testing.T) map[string]string {
 	t.Helper()
 	env := environ()
 	requireStack(t, env)
-	// The CLI under test acts as the admin principal: the tests make scratch topics and groups of
-	// their own, which the operator's ACLs (topics/acls.yaml) do not cover.
+	return asAdmin(env)
+}
+
+// asAdmin makes the CLI under test act as the admin principal: the tests make scratch topics and
+// groups of their own, which the operator's ACLs (topics/acls.yaml) do not cover.
+func asAdmin(env map[string]string) map[string]string {
 	if ak := adminKafka(env); ak.Username != "" {
 		env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"] = ak.Username, ak.Password
 	}
