@@ -275,7 +275,7 @@ func TestNoSecretInFilesTopicsOrLogs(t *testing.T) {
 			t.Errorf("%s is not in %s/env: the scan cannot look for it", name, st.stateDir)
 		}
 	}
-	// the Connect workers' configs name their Kafka password by reference (${env:...}), never by value
+	// the Connect workers' configs name their Kafka password by reference (${file:...}), never by value
 	workers, _ := filepath.Glob(filepath.Join(st.stateDir, "conf", "connect*.properties"))
 	workers = slices.DeleteFunc(workers, func(f string) bool { return strings.HasSuffix(f, "-log4j2.properties") })
 	if len(workers) == 0 {
@@ -287,8 +287,8 @@ func TestNoSecretInFilesTopicsOrLogs(t *testing.T) {
 			t.Fatal(err)
 		}
 		found(f, data)
-		if !strings.Contains(string(data), "${env:KAFKA_CONNECT_PASSWORD}") {
-			t.Errorf("%s does not take the Kafka password from ${env:KAFKA_CONNECT_PASSWORD}", f)
+		if !strings.Contains(string(data), "/kafka.properties:KAFKA_CONNECT_PASSWORD}") {
+			t.Errorf("%s does not take the Kafka password from its secrets file (${file:...:KAFKA_CONNECT_PASSWORD})", f)
 		}
 	}
 	logs, _ := filepath.Glob(filepath.Join(st.stateDir, "logs", "*"))

@@ -1003,24 +1003,26 @@ write_connect_config() { # write_connect_config [N]
     umask 077
     printf 'DEBEZIUM_DB_USER=%s\nDEBEZIUM_DB_PASSWORD=%s\n' "$(env_get DEBEZIUM_DB_USER)" "$(env_get DEBEZIUM_DB_PASSWORD)" \
       >"$secrets/debezium.properties"
+    # the worker's own Kafka password (User:connect), read by the FileConfigProvider: never in a config
+    printf 'KAFKA_CONNECT_PASSWORD=%s\n' "$(env_get KAFKA_CONNECT_PASSWORD)" >"$secrets/kafka.properties"
   )
   cat >"$CONF_DIR/$name.properties" <<EOF
 # written by scripts/stack.sh on every 'up' (edits here are overwritten)
 bootstrap.servers=$(kafka_bootstrap)
 # Kafka as User:connect (topics/acls.yaml): the worker's own clients and, by the prefixes, the tasks'
-# producers and consumers and the admin client; the password comes from the worker's environment
+# producers and consumers and the admin client; the password comes from a mode-600 file in $secrets
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${file:$secrets/kafka.properties:KAFKA_CONNECT_PASSWORD}";
 producer.security.protocol=SASL_PLAINTEXT
 producer.sasl.mechanism=SCRAM-SHA-512
-producer.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
+producer.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${file:$secrets/kafka.properties:KAFKA_CONNECT_PASSWORD}";
 consumer.security.protocol=SASL_PLAINTEXT
 consumer.sasl.mechanism=SCRAM-SHA-512
-consumer.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
+consumer.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${file:$secrets/kafka.properties:KAFKA_CONNECT_PASSWORD}";
 admin.security.protocol=SASL_PLAINTEXT
 admin.sasl.mechanism=SCRAM-SHA-512
-admin.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${env:KAFKA_CONNECT_PASSWORD}";
+admin.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="connect" password="\${file:$secrets/kafka.properties:KAFKA_CONNECT_PASSWORD}";
 group.id=todos-connect
 config.storage.topic=connect-configs
 offset.storage.topic=connect-offsets
@@ -1050,12 +1052,11 @@ scheduled.rebalance.max.delay.ms=0
 # timeout for the dead task's open transaction (10 s here instead of 60 s)
 exactly.once.source.support=enabled
 producer.transaction.timeout.ms=10000
-# secrets in connector configs: \${env:DEBEZIUM_DB_PASSWORD} (the worker's environment holds DEBEZIUM_* and
-# KAFKA_CONNECT_PASSWORD only)
+# secrets in connector configs: \${env:DEBEZIUM_DB_PASSWORD} (the worker's environment holds DEBEZIUM_* only)
 # or \${file:$secrets/debezium.properties:DEBEZIUM_DB_PASSWORD}
 config.providers=env,file
 config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
-config.providers.env.param.allowlist.pattern=^(DEBEZIUM_.*|KAFKA_CONNECT_PASSWORD)$
+config.providers.env.param.allowlist.pattern=^DEBEZIUM_.*
 config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider
 config.providers.file.param.allowed.paths=$secrets
 EOF
@@ -1089,15 +1090,14 @@ start_connect() { # start_connect [N]
   # a clean environment: the worker sees the Debezium credentials and nothing else of ours. They are
   # exported in a subshell that dropped every other variable (like `env -i`), never put on a command
   # line, where `ps` would show them.
-  local dbz_user dbz_pw kafka_pw home=${HOME:-/root}
+  local dbz_user dbz_pw home=${HOME:-/root}
   dbz_user=$(env_get DEBEZIUM_DB_USER) || die "no DEBEZIUM_DB_USER in $ENV_FILE"
   dbz_pw=$(env_get DEBEZIUM_DB_PASSWORD) || die "no DEBEZIUM_DB_PASSWORD in $ENV_FILE"
-  kafka_pw=$(env_get KAFKA_CONNECT_PASSWORD) || die "no KAFKA_CONNECT_PASSWORD in $ENV_FILE"
   (
     cd "$STATE_DIR/$name" || exit 1
     for v in $(compgen -e); do unset "$v" 2>/dev/null || true; done
     export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$home" LANG=C.UTF-8
-    export DEBEZIUM_DB_USER="$dbz_user" DEBEZIUM_DB_PASSWORD="$dbz_pw" KAFKA_CONNECT_PASSWORD="$kafka_pw"
+    export DEBEZIUM_DB_USER="$dbz_user" DEBEZIUM_DB_PASSWORD="$dbz_pw"
     start_bg "$name" "$LOG_DIR/$name.out" \
       "$java" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
       "$(jmx_agent connect "$(connect_metrics_port "$n")")" \
