@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -94,6 +95,19 @@ func runningConfig(t *testing.T, env map[string]string, name string) connect.Con
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// outboxConfig is connectors/todos-outbox.json's config with the keys of set replaced: the
+// tests' own connectors are copies of it.
+func outboxConfig(t *testing.T, set map[string]string) connect.Config {
+	t.Helper()
+	spec, err := connectors.Load(outboxConnectorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := maps.Clone(spec.Config)
+	maps.Copy(cfg, set)
 	return cfg
 }
 

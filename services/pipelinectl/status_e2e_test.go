@@ -23,7 +23,6 @@ import (
 	"github.com/todocdc/pipeline/consumer"
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/connect"
-	"github.com/todocdc/pipeline/internal/connectors"
 	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/status"
 )
@@ -138,10 +137,7 @@ func newRelay(t *testing.T, env map[string]string) *ownRelay {
 	if pw == "" {
 		t.Fatal("DEBEZIUM_DB_PASSWORD is not set: load .state/env")
 	}
-	var err error
-	if r.c, err = connect.New(envOr(env, "CONNECT_URL", "http://127.0.0.1:8083"), nil); err != nil {
-		t.Fatal(err)
-	}
+	r.c = connectClient(t, env)
 	// The role shares the debezium role's password: the worker's config provider knows only
 	// DEBEZIUM_* variables.
 	adminSQL(t, env, "postgres", fmt.Sprintf(`CREATE ROLE %s LOGIN REPLICATION PASSWORD '%s';
@@ -154,22 +150,13 @@ CREATE PUBLICATION %[3]s FOR TABLE %[1]s.outbox WITH (publish = 'insert');
 SELECT 1 FROM pg_create_logical_replication_slot('%[3]s', 'pgoutput');`, r.schema, r.role, r.slot))
 	t.Cleanup(r.remove)
 
-	spec, err := connectors.Load(outboxConnectorFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := connect.Config{}
-	for k, v := range spec.Config {
-		cfg[k] = v
-	}
-	cfg["name"] = r.name
-	cfg["database.user"] = r.role
-	cfg["slot.name"] = r.slot
-	cfg["publication.name"] = r.slot
-	cfg["table.include.list"] = r.schema + ".outbox"
-	cfg["topic.prefix"] = r.prefix
-	cfg["predicates.isOutbox.pattern"] = r.prefix + `\.` + r.schema + `\.outbox`
-	cfg["predicates.isEvent.pattern"] = `e2estatus\..+\.events`
+	cfg := outboxConfig(t, map[string]string{
+		"name": r.name, "database.user": r.role, "slot.name": r.slot, "publication.name": r.slot,
+		"table.include.list":          r.schema + ".outbox",
+		"topic.prefix":                r.prefix,
+		"predicates.isOutbox.pattern": r.prefix + `\.` + r.schema + `\.outbox`,
+		"predicates.isEvent.pattern":  `e2estatus\..+\.events`,
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := r.c.PutConfig(ctx, r.name, cfg); err != nil {

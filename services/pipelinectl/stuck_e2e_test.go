@@ -18,7 +18,6 @@ import (
 
 	"github.com/todocdc/pipeline/events"
 	"github.com/todocdc/pipeline/internal/connect"
-	"github.com/todocdc/pipeline/internal/connectors"
 	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/dlq"
 	"github.com/todocdc/pipeline/internal/outbox"
@@ -42,10 +41,7 @@ func newStuckRelay(t *testing.T, env map[string]string) *stuckRelay {
 	ce := consumertest.LoadEnv(t)
 	tb := outboxtest.New(t)
 	r := &stuckRelay{name: tb.Schema, table: tb, topic: consumertest.TopicWith(t, ce, 1, nil), dlq: consumertest.Topic(t, ce, 1)}
-	c, err := connect.New(envOr(env, "CONNECT_URL", "http://127.0.0.1:8083"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectClient(t, env)
 	r.c = c
 	// the publication before the slot: pgoutput fails on changes made between the two
 	outboxtest.Superuser(t, fmt.Sprintf(`GRANT USAGE ON SCHEMA %[1]s TO debezium;
@@ -53,15 +49,7 @@ CREATE PUBLICATION %[1]s FOR TABLE %[1]s.outbox WITH (publish = 'insert');
 SELECT 'slot ' || slot_name FROM pg_create_logical_replication_slot('%[1]s', 'pgoutput');`, r.name))
 	t.Cleanup(func() { r.dropSlot(t) })
 
-	spec, err := connectors.Load(outboxConnectorFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := connect.Config{}
-	for k, v := range spec.Config {
-		cfg[k] = v
-	}
-	for k, v := range map[string]string{
+	cfg := outboxConfig(t, map[string]string{
 		"name": r.name, "slot.name": r.name, "publication.name": r.name, "topic.prefix": r.name,
 		"table.include.list":                        r.name + `\.outbox`,
 		"predicates.isOutbox.pattern":               r.name + `\.` + r.name + `\.outbox`,
@@ -70,9 +58,7 @@ SELECT 'slot ' || slot_name FROM pg_create_logical_replication_slot('%[1]s', 'pg
 		"transforms.unroutable.replacement":         r.dlq,
 		"predicates.isGuarded.pattern":              strings.ReplaceAll(r.dlq, ".", `\.`),
 		"transforms.unroutablegroup.value.literal":  "connector:" + r.name,
-	} {
-		cfg[k] = v
-	}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if _, err := c.PutConfig(ctx, r.name, cfg); err != nil {
