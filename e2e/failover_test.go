@@ -33,14 +33,7 @@ const outboxConnector = "todos-outbox"
 // appear once on todos.task.events, by key and ce_id. It logs the recovery time and, for
 // comparison, what a read_uncommitted reader saw (the killed task's aborted records).
 func TestConnectWorkerFailoverExactlyOnce(t *testing.T) {
-	ensureWorker(t, "connect2")
-	waitTaskRunning(t, "", 3*time.Minute)
-	// Whatever happens, the stack is left with both workers up and the connector RUNNING.
-	t.Cleanup(func() {
-		ensureWorker(t, "connect")
-		ensureWorker(t, "connect2")
-		waitTaskRunning(t, "", 3*time.Minute)
-	})
+	bothWorkers(t)
 
 	committed := &collector{c: newTopicReader(t, events.Topic)}
 	uncommitted := &collector{c: newUncommittedReader(t, events.Topic)}
@@ -348,6 +341,20 @@ func waitTaskRunning(t *testing.T, notOn string, timeout time.Duration) connectS
 	}
 	t.Fatalf("connector %s not RUNNING (off %q) after %s: last status %+v, last error %v", outboxConnector, notOn, timeout, last, lastErr)
 	return last
+}
+
+// bothWorkers starts the local stack's two Connect workers where they are not running and waits
+// until the connector's task runs; whatever happens in the test, it leaves the stack so again
+// when the test ends.
+func bothWorkers(t *testing.T) {
+	t.Helper()
+	up := func() {
+		ensureWorker(t, "connect")
+		ensureWorker(t, "connect2")
+		waitTaskRunning(t, "", 3*time.Minute)
+	}
+	up()
+	t.Cleanup(up)
 }
 
 // ensureWorker starts the named Connect worker of the local stack when it is not running.

@@ -28,14 +28,7 @@ import (
 // through the REST API and the worker running it is stopped gracefully and started again. Every
 // committed event must reach a read_committed reader exactly once, checked event by event.
 func TestConnectorRestartsLoseNothing(t *testing.T) {
-	ensureWorker(t, "connect")
-	ensureWorker(t, "connect2")
-	waitTaskRunning(t, "", 3*time.Minute)
-	t.Cleanup(func() {
-		ensureWorker(t, "connect")
-		ensureWorker(t, "connect2")
-		waitTaskRunning(t, "", 3*time.Minute)
-	})
+	bothWorkers(t)
 
 	committed := &collector{c: newTopicReader(t, events.Topic)}
 	stopRead := make(chan struct{})
