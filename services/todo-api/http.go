@@ -148,12 +148,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request, userID string) {
 }
 
 func (s *server) complete(w http.ResponseWriter, r *http.Request, userID string) {
-	id, err := todo.ParseID(r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ifMatch, ok := precondition(w, r)
+	id, ifMatch, ok := s.target(w, r)
 	if !ok {
 		return
 	}
@@ -167,12 +162,7 @@ func (s *server) complete(w http.ResponseWriter, r *http.Request, userID string)
 }
 
 func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
-	id, err := todo.ParseID(r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ifMatch, ok := precondition(w, r)
+	id, ifMatch, ok := s.target(w, r)
 	if !ok {
 		return
 	}
@@ -181,6 +171,18 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request, userID string) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// target reads the todo a change is for (the path's id) and its If-Match; when it returns false it
+// has answered itself (an id that is not a UUID, a bad If-Match: 400).
+func (s *server) target(w http.ResponseWriter, r *http.Request) (todo.ID, todo.Precondition, bool) {
+	id, err := todo.ParseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return todo.ID{}, nil, false
+	}
+	ifMatch, ok := precondition(w, r)
+	return id, ifMatch, ok
 }
 
 // precondition reads r's If-Match as a todo.Precondition on the todo's version (nil when absent);
