@@ -15,3 +15,9 @@ import "embed"
 //
 //go:embed *.avsc history/*.avsc compatibility.yaml
 var FS embed.FS
+
+// TodoCreatedV1 is history/TodoCreated.v1.avsc, the first version of TodoCreated: what the tests
+// of schema evolution write old events with.
+//
+//go:embed history/TodoCreated.v1.avsc
+var TodoCreatedV1 string

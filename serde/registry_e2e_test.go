@@ -14,6 +14,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"github.com/riferrei/srclient"
 	"github.com/todocdc/pipeline/events"
+	"github.com/todocdc/pipeline/schemas"
 )
 
 // TestRealRegistry runs the serde against the registry at SCHEMA_REGISTRY_URL (default: the local
@@ -175,7 +176,7 @@ func TestRealRegistryAcrossVersions(t *testing.T) {
 	})
 	ctx := t.Context()
 
-	v1 := todoCreatedV1(t)
+	v1 := schemas.TodoCreatedV1
 	s1, err := fresh().CreateSchema(subject, v1, srclient.Avro)
 	if err != nil {
 		t.Fatalf("register version 1: %v", err)

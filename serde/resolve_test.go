@@ -13,16 +13,6 @@ import (
 	"github.com/todocdc/pipeline/schemas"
 )
 
-// todoCreatedV1 is version 1 of TodoCreated, as kept in schemas/history.
-func todoCreatedV1(t testing.TB) string {
-	t.Helper()
-	b, err := schemas.FS.ReadFile("history/TodoCreated.v1.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // encodeWith registers writer in f and returns a wire-format record of datum written with it.
 func encodeWith(t testing.TB, f *fakeRegistry, writer string, datum map[string]any) []byte {
 	t.Helper()
@@ -50,7 +40,7 @@ func v1Datum() map[string]any {
 // new field takes its default. One built with version 1 reads version 2 events without it.
 func TestDeserializeAcrossVersions(t *testing.T) {
 	f := newFakeRegistry(t)
-	v1 := todoCreatedV1(t)
+	v1 := schemas.TodoCreatedV1
 	current := NewDeserializer(f.client())
 	old, err := NewDeserializerWithReaders(f.client(), v1)
 	if err != nil {
@@ -102,11 +92,11 @@ func TestDeserializeAcrossVersions(t *testing.T) {
 func TestDeserializeResolutionErrors(t *testing.T) {
 	f := newFakeRegistry(t)
 	de := NewDeserializer(f.client())
-	titleInt := strings.Replace(todoCreatedV1(t), `{"name": "title", "type": "string"}`, `{"name": "title", "type": "int"}`, 1)
-	noTitle := strings.Replace(todoCreatedV1(t), `{"name": "title", "type": "string"},`, ``, 1)
-	newStatus := strings.Replace(todoCreatedV1(t), `"ARCHIVED"]`, `"ARCHIVED", "DELETED"]`, 1)
+	titleInt := strings.Replace(schemas.TodoCreatedV1, `{"name": "title", "type": "string"}`, `{"name": "title", "type": "int"}`, 1)
+	noTitle := strings.Replace(schemas.TodoCreatedV1, `{"name": "title", "type": "string"},`, ``, 1)
+	newStatus := strings.Replace(schemas.TodoCreatedV1, `"ARCHIVED"]`, `"ARCHIVED", "DELETED"]`, 1)
 	for _, s := range []string{titleInt, noTitle, newStatus} {
-		if s == todoCreatedV1(t) {
+		if s == schemas.TodoCreatedV1 {
 			t.Fatal("the test's schema edit did not apply")
 		}
 	}
@@ -227,7 +217,7 @@ func BenchmarkDeserializeResolved(b *testing.B) {
 		data []byte
 	}{
 		{"same-schema", same},
-		{"v1-written-v2-read", encodeWith(b, f, todoCreatedV1(b), v1Datum())},
+		{"v1-written-v2-read", encodeWith(b, f, schemas.TodoCreatedV1, v1Datum())},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if _, err := de.Deserialize(b.Context(), bc.data); err != nil {

@@ -9,19 +9,10 @@ import (
 	"github.com/todocdc/pipeline/schemas"
 )
 
-// v1 is version 1 of TodoCreated; edit makes a candidate from it by replacing one piece of text.
-func v1(t *testing.T) string {
-	t.Helper()
-	b, err := schemas.FS.ReadFile("history/TodoCreated.v1.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
+// edit makes a candidate from version 1 of TodoCreated by replacing one piece of text.
 func edit(t *testing.T, old, new string) string {
 	t.Helper()
-	s := v1(t)
+	s := schemas.TodoCreatedV1
 	out := strings.Replace(s, old, new, 1)
 	if out == s {
 		t.Fatalf("%q is not in version 1", old)
@@ -82,7 +73,7 @@ func TestCompare(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Compare("TodoCreated", tc.candidate, v1(t), 1, tc.level)
+			got, err := Compare("TodoCreated", tc.candidate, schemas.TodoCreatedV1, 1, tc.level)
 			if err != nil {
 				t.Fatal(err)
 			}

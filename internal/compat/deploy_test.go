@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/riferrei/srclient"
+
+	"github.com/todocdc/pipeline/schemas"
 )
 
 // oneVersion is a registry with one subject holding one version, at a level, that agrees with
@@ -34,14 +36,14 @@ func TestDeployOrder(t *testing.T) {
 		candidate string
 		want      DeployOrder
 	}{
-		{"unchanged", v1(t), EitherOrder},
+		{"unchanged", schemas.TodoCreatedV1, EitherOrder},
 		{"field added with a default", edit(t, `{"name": "title", "type": "string"},`, `{"name": "title", "type": "string"}, {"name": "note", "type": "string", "default": ""},`), EitherOrder},
 		{"required title dropped", edit(t, `{"name": "title", "type": "string"},`, ``), ConsumersFirst},
 		{"field added without a default", edit(t, `{"name": "title", "type": "string"},`, `{"name": "title", "type": "string"}, {"name": "note", "type": "string"},`), ProducerFirst},
 		{"type changed", edit(t, `{"name": "title", "type": "string"}`, `{"name": "title", "type": "int"}`), NoOrder},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Check(oneVersion{v1(t), srclient.BackwardTransitive}, "s", "f.avsc", "TodoCreated", tc.candidate)
+			r, err := Check(oneVersion{schemas.TodoCreatedV1, srclient.BackwardTransitive}, "s", "f.avsc", "TodoCreated", tc.candidate)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,22 +10,12 @@ import (
 	"github.com/todocdc/pipeline/schemas"
 )
 
-// todoCreatedV1 is version 1 of schemas/TodoCreated.avsc, as kept in schemas/history.
-func todoCreatedV1(t testing.TB) string {
-	t.Helper()
-	b, err := schemas.FS.ReadFile("history/TodoCreated.v1.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // todoCreatedV2 is v1 plus the optional fields a v2 would add: each has a default, so the
 // change is backward and forward compatible.
 func todoCreatedV2(t testing.TB, extraStatus ...string) string {
 	t.Helper()
 	var s map[string]any
-	if err := json.Unmarshal([]byte(todoCreatedV1(t)), &s); err != nil {
+	if err := json.Unmarshal([]byte(schemas.TodoCreatedV1), &s); err != nil {
 		t.Fatal(err)
 	}
 	fields := s["fields"].([]any)
@@ -65,7 +55,7 @@ func todoV1Datum() map[string]any {
 }
 
 func TestTodoCreatedEvolution(t *testing.T) {
-	v1, v2 := todoCreatedV1(t), todoCreatedV2(t)
+	v1, v2 := schemas.TodoCreatedV1, todoCreatedV2(t)
 	due := time.UnixMilli(1767312000000).UTC()
 	v2Datum := todoV1Datum()
 	v2Datum["priority"], v2Datum["due_at"] = "HIGH", u("long.timestamp-millis", due)
@@ -111,7 +101,7 @@ func TestTodoCreatedEvolution(t *testing.T) {
 }
 
 func TestCache(t *testing.T) {
-	v1, v2 := todoCreatedV1(t), todoCreatedV2(t)
+	v1, v2 := schemas.TodoCreatedV1, todoCreatedV2(t)
 	var c Cache
 	p1, err := c.Plan(1, v1, v2)
 	if err != nil {

@@ -45,11 +45,7 @@ func TestE2ESchemasCheckGate(t *testing.T) {
 		}
 	})
 
-	v1Text, err := schemas.FS.ReadFile("history/TodoCreated.v1.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := string(v1Text)
+	v1 := schemas.TodoCreatedV1
 	current, err := schemas.FS.ReadFile("TodoCreated.avsc")
 	if err != nil {
 		t.Fatal(err)
