@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -26,6 +24,7 @@ import (
 	"github.com/todocdc/pipeline/events"
 	ct "github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/dlq"
+	"github.com/todocdc/pipeline/internal/metricstest"
 	"github.com/todocdc/pipeline/internal/producer"
 	"github.com/todocdc/pipeline/serde"
 )
@@ -321,9 +320,9 @@ func TestRegistryOutage(t *testing.T) {
 	// dead-lettered
 	paused := regexp.MustCompile(`consumer_partition_paused\{[^}]*topic="` + regexp.QuoteMeta(topic) + `"\} 1`)
 	ct.Eventually(t, 30*time.Second, "transient in-place retries and a paused partition in the metrics", func() (bool, string) {
-		metrics := scrape(t, tc.svc.Consumer.Handler())
+		metrics := metricstest.Scrape(t, tc.svc.Consumer.Handler())
 		return strings.Contains(metrics, `consumer_retries_total{class="transient",group="`+tc.group+`",how="in_place"}`) &&
-			paused.MatchString(metrics), grepLines(metrics, "consumer_")
+			paused.MatchString(metrics), metricstest.Lines(metrics, "consumer_")
 	})
 	var n int
 	if err := tc.db.QueryRow(`SELECT count(*) FROM applied`).Scan(&n); err != nil {
@@ -380,7 +379,7 @@ func TestCleanHandover(t *testing.T) {
 	time.Sleep(time.Second)
 	b := startMember(t, e, topic, cfg, group, dbURL)
 	ct.Eventually(t, 30*time.Second, "the second member handles records", func() (bool, string) {
-		return handled(scrape(t, b.svc.Consumer.Handler())) > 0, "nothing handled by b"
+		return handled(metricstest.Scrape(t, b.svc.Consumer.Handler())) > 0, "nothing handled by b"
 	})
 	a.stop()
 	if err := <-produced; err != nil {
@@ -397,9 +396,9 @@ func TestCleanHandover(t *testing.T) {
 	if err := a.db.QueryRow(`SELECT count(*) FROM applied`).Scan(&rows); err != nil || rows != total {
 		t.Fatalf("%d rows for %d events (%v)", rows, total, err)
 	}
-	ma, mb := scrape(t, a.svc.Consumer.Handler()), scrape(t, b.svc.Consumer.Handler())
+	ma, mb := metricstest.Scrape(t, a.svc.Consumer.Handler()), metricstest.Scrape(t, b.svc.Consumer.Handler())
 	if strings.Contains(ma+mb, "consumer_events_duplicate_total{") {
-		t.Fatalf("a record was delivered twice across the handover:\n%s\n%s", grepLines(ma, "duplicate"), grepLines(mb, "duplicate"))
+		t.Fatalf("a record was delivered twice across the handover:\n%s\n%s", metricstest.Lines(ma, "duplicate"), metricstest.Lines(mb, "duplicate"))
 	}
 	t.Logf("handled: first member %v, second member %v", handled(ma), handled(mb))
 }
@@ -415,26 +414,6 @@ func handled(metrics string) float64 {
 		}
 	}
 	return sum
-}
-
-func scrape(t *testing.T, h http.Handler) string {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 200 {
-		t.Fatalf("/metrics: %d", rec.Code)
-	}
-	return rec.Body.String()
-}
-
-func grepLines(s, substr string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // stack runs scripts/stack.sh (stop|start COMPONENT) from the repository root.
@@ -599,7 +578,7 @@ func TestBatchApply(t *testing.T) {
 	if n := tc.applied(t, ids[140]); n != 1 {
 		t.Errorf("the event delivered twice was applied %d times", n)
 	}
-	if !strings.Contains(scrape(t, tc.svc.Consumer.Handler()), "consumer_events_duplicate_total{") {
+	if !strings.Contains(metricstest.Scrape(t, tc.svc.Consumer.Handler()), "consumer_events_duplicate_total{") {
 		t.Error("the second delivery was not counted as a duplicate")
 	}
 	var rows, txs int

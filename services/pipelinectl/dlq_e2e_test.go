@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/todocdc/pipeline/consumer"
 	"github.com/todocdc/pipeline/events"
 	ct "github.com/todocdc/pipeline/internal/consumertest"
+	"github.com/todocdc/pipeline/internal/metricstest"
 )
 
 // TestE2EDLQReplayAppliesOnce: a record dead-lettered by a handler's permanent error is listed and
@@ -138,10 +138,8 @@ func TestE2EDLQReplayAppliesOnce(t *testing.T) {
 	}
 	mustRun(t, env, exitOK, "dlq", "replay", off, "--force", "--topic", dlqTopic)
 	ct.Eventually(t, 60*time.Second, "the second replay skipped as a duplicate", func() (bool, string) {
-		rec := httptest.NewRecorder()
-		svc.Consumer.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		want := `consumer_events_duplicate_total{group="` + group + `",type="todos.task.created"} 1`
-		return strings.Contains(rec.Body.String(), want), "no duplicate counted yet"
+		return strings.Contains(metricstest.Scrape(t, svc.Consumer.Handler()), want), "no duplicate counted yet"
 	})
 	if n := applied(id); n != 1 {
 		t.Fatalf("after a forced second replay the event is applied %d times, want 1", n)

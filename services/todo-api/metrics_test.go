@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todocdc/pipeline/internal/metricstest"
 )
 
 func TestMetricsCountRequestsByRouteAndStatus(t *testing.T) {
@@ -17,11 +19,7 @@ func TestMetricsCountRequestsByRouteAndStatus(t *testing.T) {
 	do(h, http.MethodPost, "/v1/todos", tok, "application/json", `{"title":""}`)
 	do(h, http.MethodGet, "/v1/todos/not-a-uuid", tok, "", "")
 	do(h, http.MethodGet, "/nowhere", tok, "", "")
-	rec, _ := do(h, http.MethodGet, "/metrics", "", "", "")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", rec.Code)
-	}
-	body := rec.Body.String()
+	body := metricstest.Scrape(t, h)
 	for _, want := range []string{
 		`http_requests_total{route="POST /v1/todos",status="201"} 1`,
 		`http_requests_total{route="POST /v1/todos",status="400"} 1`,
@@ -30,17 +28,7 @@ func TestMetricsCountRequestsByRouteAndStatus(t *testing.T) {
 		`http_request_duration_seconds_count{route="POST /v1/todos",status="201"} 1`,
 	} {
 		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(body, "http_requests_total"))
+			t.Errorf("/metrics lacks %s:\n%s", want, metricstest.Lines(body, "http_requests_total"))
 		}
 	}
-}
-
-func grepLines(s, substr string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
