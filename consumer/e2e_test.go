@@ -57,6 +57,18 @@ func failureSetup(t *testing.T, e ct.Env, partitions int) (topic, retryTopic, dl
 	return topic, retryTopic, dlqTopic, ct.NewReader(t, e, dlqTopic), ct.Serializer(t, e), ct.Producer(t, e)
 }
 
+// firstDeadLetter waits up to 60 s for group's first record on the DLQ read by r and checks that
+// it is event id's, with error class class and an error that contains errPart.
+func firstDeadLetter(t *testing.T, r *ct.Reader, group, id, class, errPart string) {
+	t.Helper()
+	dead := r.Until(60*time.Second, ct.OfGroup(group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
+	gotClass, _ := dlq.Header(dead[0].Headers, dlq.HeaderErrorClass)
+	msg, _ := dlq.Header(dead[0].Headers, dlq.HeaderError)
+	if gotID, _ := dlq.Header(dead[0].Headers, events.HeaderID); gotID != id || gotClass != class || !strings.Contains(msg, errPart) {
+		t.Fatalf("DLQ record: event %s, class %s, error %q; want event %s, class %s, error with %q", gotID, gotClass, msg, id, class, errPart)
+	}
+}
+
 func startTestConsumer(t *testing.T, e ct.Env, topic string, cfg consumer.Config) *testConsumer {
 	t.Helper()
 	_, dbURL := ct.Schema(t, e)
@@ -493,12 +505,7 @@ func TestHandlerPanic(t *testing.T) {
 	badID, afterID := uuid.NewString(), uuid.NewString()
 	ct.Publish(t, pub, ct.Record(topic, badID, bad, ct.Encode(t, ser, bad)), ct.Record(topic, afterID, after, ct.Encode(t, ser, after)))
 	tc.waitApplied(t, 60*time.Second, afterID)
-	dead := dlqReader.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
-	class, _ := dlq.Header(dead[0].Headers, dlq.HeaderErrorClass)
-	msg, _ := dlq.Header(dead[0].Headers, dlq.HeaderError)
-	if id, _ := dlq.Header(dead[0].Headers, events.HeaderID); id != badID || class != "permanent" || !strings.Contains(msg, "handler bug") {
-		t.Fatalf("DLQ record: event %s, class %s, error %q", id, class, msg)
-	}
+	firstDeadLetter(t, dlqReader, tc.group, badID, "permanent", "handler bug")
 	if n := tc.callsOf(bad.TodoID); n != 1 {
 		t.Errorf("the panicking handler ran %d times, want 1", n)
 	}
@@ -520,12 +527,7 @@ func TestRefusedCommitIsNotTransient(t *testing.T) {
 	badID, afterID := uuid.NewString(), uuid.NewString()
 	ct.Publish(t, pub, ct.Record(topic, badID, bad, ct.Encode(t, ser, bad)), ct.Record(topic, afterID, after, ct.Encode(t, ser, after)))
 	tc.waitApplied(t, 60*time.Second, afterID)
-	dead := dlqReader.Until(60*time.Second, ct.OfGroup(tc.group), func(ms []*kafka.Message) bool { return len(ms) >= 1 })
-	class, _ := dlq.Header(dead[0].Headers, dlq.HeaderErrorClass)
-	msg, _ := dlq.Header(dead[0].Headers, dlq.HeaderError)
-	if id, _ := dlq.Header(dead[0].Headers, events.HeaderID); id != badID || class != "retriable" || !strings.Contains(msg, "rollback") {
-		t.Fatalf("DLQ record: event %s, class %s, error %q", id, class, msg)
-	}
+	firstDeadLetter(t, dlqReader, tc.group, badID, "retriable", "rollback")
 	if n := tc.callsOf(bad.TodoID); n != 4 {
 		t.Errorf("handler ran %d times, want 4 (2 in place, 1 retry round)", n)
 	}
