@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,11 +300,11 @@ func Must[T any](t testing.TB, v T, err error) T {
 	return v
 }
 
-// RunService opens a consumer service with sc (its Log defaults to a discarding logger), runs it
-// until the test ends, and returns it with a connection to its database (closed when the test
-// ends) for the test's checks.
-func RunService(t testing.TB, sc consumer.ServiceConfig, setup func(context.Context, *sql.DB) error,
-	routes func(*sql.DB) *consumer.Router) (*consumer.Service, *sql.DB) {
+// StartService opens a consumer service with sc (its Log defaults to a discarding logger) and
+// runs it until stop is called or the test ends; stop waits until Run has returned, and may be
+// called more than once.
+func StartService(t testing.TB, sc consumer.ServiceConfig, setup func(context.Context, *sql.DB) error,
+	routes func(*sql.DB) *consumer.Router) (svc *consumer.Service, stop func()) {
 	t.Helper()
 	if sc.Log == nil {
 		sc.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -315,7 +316,18 @@ func RunService(t testing.TB, sc consumer.ServiceConfig, setup func(context.Cont
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return svc, stop
+}
+
+// RunService is StartService until the test ends, with a connection to the service's database
+// (closed when the test ends) for the test's checks.
+func RunService(t testing.TB, sc consumer.ServiceConfig, setup func(context.Context, *sql.DB) error,
+	routes func(*sql.DB) *consumer.Router) (*consumer.Service, *sql.DB) {
+	t.Helper()
+	svc, _ := StartService(t, sc, setup, routes)
 	db, err := sql.Open("pgx", sc.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)

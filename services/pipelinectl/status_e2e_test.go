@@ -7,8 +7,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -403,22 +401,16 @@ func TestE2EStatusRegistryStopped(t *testing.T) {
 // nothing but be applied) with its metrics on a free port; stop ends it and waits.
 func startConsumer(t *testing.T, ce consumertest.Env, group, topic, dbURL string) (addr string, stop func()) {
 	t.Helper()
-	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
+	svc, stop := consumertest.StartService(t, consumer.ServiceConfig{
 		Config:      consumer.Config{BootstrapServers: ce.Kafka.BootstrapServers, Security: ce.Kafka.Security, GroupID: group, Topic: topic, RetryTopic: topic + ".retry", DLQTopic: topic + ".dlq"},
-		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, MetricsAddr: "127.0.0.1:0", Log: quietLog()},
+		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, MetricsAddr: "127.0.0.1:0"},
 		func(context.Context, *sql.DB) error { return nil },
 		func(*sql.DB) *consumer.Router {
 			r := consumer.NewRouter()
 			consumer.Handle(r, func(context.Context, *sql.Tx, *consumer.Message, events.TodoCreated) error { return nil })
 			return r
 		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	return svc.MetricsAddr(), func() { cancel(); <-done }
+	return svc.MetricsAddr(), stop
 }
 
 func stackCmd(t *testing.T, args ...string) {
@@ -428,8 +420,6 @@ func stackCmd(t *testing.T, args ...string) {
 		t.Fatalf("scripts/stack.sh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
-
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // TestE2ELagReadsZeroWhenCaughtUp: events written in Kafka transactions (as Debezium's
 // exactly-once relay writes them) leave a commit marker after each transaction. Once the consumer

@@ -48,10 +48,10 @@ func TestE2ETraceFollowsATodoAcrossEveryHop(t *testing.T) {
 	otherID := uuid.NewString()
 	consumertest.Publish(t, p, consumertest.Record(topic, otherID, other, consumertest.Encode(t, ser, other)))
 
-	svc, err := consumer.OpenService(context.Background(), consumer.ServiceConfig{
+	_, stop := consumertest.StartService(t, consumer.ServiceConfig{
 		Config: consumer.Config{BootstrapServers: ce.Kafka.BootstrapServers, Security: ce.Kafka.Security, GroupID: group, Topic: topic, RetryTopic: retry, DLQTopic: dlqTopic,
 			RetryDelay: 5 * time.Minute, Backoff: consumer.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}},
-		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, Log: quietLog()},
+		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL},
 		func(context.Context, *sql.DB) error { return nil },
 		func(*sql.DB) *consumer.Router {
 			r := consumer.NewRouter()
@@ -67,14 +67,6 @@ func TestE2ETraceFollowsATodoAcrossEveryHop(t *testing.T) {
 			consumer.Handle(r, func(context.Context, *sql.Tx, *consumer.Message, events.TodoDeleted) error { return nil })
 			return r
 		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(func() { cancel() })
 
 	for i := range 2 {
 		consumertest.Publish(t, p, consumertest.Record(topic, ids[i], evs[i], consumertest.Encode(t, ser, evs[i])))
