@@ -23,6 +23,7 @@ import (
 	"github.com/todocdc/pipeline/internal/connect"
 	"github.com/todocdc/pipeline/internal/consumertest"
 	"github.com/todocdc/pipeline/internal/status"
+	"github.com/todocdc/pipeline/serde"
 )
 
 // detectWithin is the bound: each fault is detected and named by status within 60 s.
@@ -352,23 +353,18 @@ SELECT CASE WHEN EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '%[1
 // stopped: status says the group is down (no member, not ready); started again, ok.
 func TestE2EStatusConsumerStopped(t *testing.T) {
 	env := e2eEnv(t)
-	ce := consumertest.LoadEnv(t)
-	topic := consumertest.Topic(t, ce, 2)
-	_, dbURL := consumertest.Schema(t, ce)
-	group := consumertest.Name(t, "e2e")
-	ser := consumertest.Serializer(t, ce)
-	p := consumertest.Producer(t, ce)
+	g := newOwnGroup(t, 2)
+	p := consumertest.Producer(t, g.ce)
 	for i := range 4 {
 		ev := events.TodoCreated{TodoID: uuid.NewString(), UserID: "status-e2e", Title: fmt.Sprint("t", i), Status: events.StatusPending,
 			CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-		consumertest.Publish(t, p, consumertest.Record(topic, uuid.NewString(), ev, consumertest.Encode(t, ser, ev)))
+		consumertest.Publish(t, p, consumertest.Record(g.topic, uuid.NewString(), ev, consumertest.Encode(t, g.ser, ev)))
 	}
-	start := func() (string, func()) { return startConsumer(t, ce, group, topic, dbURL) }
-	addr, stop := start()
+	addr, stop := g.start(t)
 	t.Cleanup(func() { stop() })
-	hop := "group " + group
+	hop := "group " + g.group
 	argv := func(addr string) []string {
-		return []string{"--connector", "todos-outbox", "--group", group + "=http://" + addr, "--dlq-topic", "", "--api-url", ""}
+		return []string{"--connector", "todos-outbox", "--group", g.group + "=http://" + addr, "--dlq-topic", "", "--api-url", ""}
 	}
 	h, _, _ := waitHop(t, env, hop, detectWithin, "ok, caught up", verdictIs(status.OK, "lag 0"), argv(addr)...)
 	t.Logf("running: %s", h.Summary)
@@ -379,7 +375,7 @@ func TestE2EStatusConsumerStopped(t *testing.T) {
 		verdictIs(status.Down, "no member in the group", "does not answer ready"), argv(addr)...)
 	t.Logf("stopped consumer detected in %s: %s", took.Round(time.Millisecond), h.Summary)
 
-	addr, stop = start()
+	addr, stop = g.start(t)
 	waitHop(t, env, hop, detectWithin, "ok again", verdictIs(status.OK), argv(addr)...)
 }
 
@@ -397,13 +393,31 @@ func TestE2EStatusRegistryStopped(t *testing.T) {
 	waitHop(t, env, "registry", detectWithin, "ok again", verdictIs(status.OK), argv...)
 }
 
-// startConsumer runs a consumer service of group on topic (a handler for TodoCreated that does
-// nothing but be applied) with its metrics on a free port; stop ends it and waits.
-func startConsumer(t *testing.T, ce consumertest.Env, group, topic, dbURL string) (addr string, stop func()) {
+// ownGroup is a consumer group of the test's own on a topic of its own (retry and DLQ topics
+// named after it), with a database schema for its consumer and a serializer for the test's events.
+type ownGroup struct {
+	ce                  consumertest.Env
+	topic, dbURL, group string
+	ser                 *serde.Serializer
+}
+
+func newOwnGroup(t *testing.T, partitions int) ownGroup {
+	t.Helper()
+	g := ownGroup{ce: consumertest.LoadEnv(t)}
+	g.topic = consumertest.Topic(t, g.ce, partitions)
+	_, g.dbURL = consumertest.Schema(t, g.ce)
+	g.group, g.ser = consumertest.Name(t, "e2e"), consumertest.Serializer(t, g.ce)
+	return g
+}
+
+// start runs a consumer service of the group (a handler for TodoCreated that does nothing but be
+// applied) with its metrics on a free port; stop ends it and waits.
+func (g ownGroup) start(t *testing.T) (addr string, stop func()) {
 	t.Helper()
 	svc, stop := consumertest.StartService(t, consumer.ServiceConfig{
-		Config:      consumer.Config{BootstrapServers: ce.Kafka.BootstrapServers, Security: ce.Kafka.Security, GroupID: group, Topic: topic, RetryTopic: topic + ".retry", DLQTopic: topic + ".dlq"},
-		DatabaseURL: dbURL, RegistryURL: ce.RegistryURL, MetricsAddr: "127.0.0.1:0"},
+		Config: consumer.Config{BootstrapServers: g.ce.Kafka.BootstrapServers, Security: g.ce.Kafka.Security, GroupID: g.group,
+			Topic: g.topic, RetryTopic: g.topic + ".retry", DLQTopic: g.topic + ".dlq"},
+		DatabaseURL: g.dbURL, RegistryURL: g.ce.RegistryURL, MetricsAddr: "127.0.0.1:0"},
 		func(context.Context, *sql.DB) error { return nil },
 		func(*sql.DB) *consumer.Router {
 			r := consumer.NewRouter()
@@ -427,13 +441,9 @@ func stackCmd(t *testing.T, args ...string) {
 // although the committed offsets stay below the end (by the markers).
 func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
 	env := e2eEnv(t)
-	ce := consumertest.LoadEnv(t)
-	topic := consumertest.Topic(t, ce, 3)
-	_, dbURL := consumertest.Schema(t, ce)
-	group := consumertest.Name(t, "e2e")
-	ser := consumertest.Serializer(t, ce)
+	g := newOwnGroup(t, 3)
 
-	p, err := kafka.NewProducer(ce.Kafka.ConfigMap(kafka.ConfigMap{"transactional.id": group}))
+	p, err := kafka.NewProducer(g.ce.Kafka.ConfigMap(kafka.ConfigMap{"transactional.id": g.group}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +461,7 @@ func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
 		for range perTx {
 			ev := events.TodoCreated{TodoID: uuid.NewString(), UserID: "lag-e2e", Title: "t", Status: events.StatusPending,
 				CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-			if err := p.Produce(consumertest.Record(topic, uuid.NewString(), ev, consumertest.Encode(t, ser, ev)), nil); err != nil {
+			if err := p.Produce(consumertest.Record(g.topic, uuid.NewString(), ev, consumertest.Encode(t, g.ser, ev)), nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -460,7 +470,7 @@ func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
 		}
 	}
 
-	addr, stop := startConsumer(t, ce, group, topic, dbURL)
+	addr, stop := g.start(t)
 	t.Cleanup(stop)
 	hc := &http.Client{Timeout: 5 * time.Second}
 	consumertest.Eventually(t, time.Minute, "every event applied and consumer_lag_records 0 on each partition", func() (bool, string) {
@@ -472,7 +482,7 @@ func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
 		fams.Each("consumer_events_handled_total", func(_ map[string]string, v float64) { handled += v })
 		lags := map[string]float64{}
 		fams.Each("consumer_lag_records", func(l map[string]string, v float64) {
-			if l["topic"] == topic {
+			if l["topic"] == g.topic {
 				lags[l["partition"]] = v
 			}
 		})
@@ -487,8 +497,8 @@ func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
 		return true, ""
 	})
 
-	h, _, _ := waitHop(t, env, "group "+group, detectWithin, "ok with lag 0", verdictIs(status.OK, "lag 0"),
-		"--connector", "todos-outbox", "--group", group+"=http://"+addr, "--dlq-topic", "", "--api-url", "")
+	h, _, _ := waitHop(t, env, "group "+g.group, detectWithin, "ok with lag 0", verdictIs(status.OK, "lag 0"),
+		"--connector", "todos-outbox", "--group", g.group+"=http://"+addr, "--dlq-topic", "", "--api-url", "")
 	data, _ := json.Marshal(h.Data)
 	var facts status.GroupFacts
 	if err := json.Unmarshal(data, &facts); err != nil {
@@ -496,7 +506,7 @@ func TestE2ELagReadsZeroWhenCaughtUp(t *testing.T) {
 	}
 	markers, written := int64(0), 0
 	for _, pl := range facts.Partitions {
-		if pl.Topic != topic {
+		if pl.Topic != g.topic {
 			continue
 		}
 		if pl.Lag != 0 || !pl.Exact {
