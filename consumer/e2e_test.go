@@ -431,7 +431,7 @@ func handled(metrics string) float64 {
 // stack runs scripts/stack.sh (stop|start COMPONENT) from the repository root.
 func stack(t *testing.T, args ...string) {
 	t.Helper()
-	cmd := exec.Command("../../scripts/stack.sh", args...)
+	cmd := exec.Command("../scripts/stack.sh", args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("scripts/stack.sh %s: %v\n%s", strings.Join(args, " "), err, out)
