@@ -4,6 +4,7 @@ package consumer_test
 
 import (
 	"encoding/binary"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func TestHostileBlockCountsGoToTheDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := serde.NewRegistryClient(e.RegistryURL, 10*time.Second)
+	if u := os.Getenv("SCHEMA_REGISTRY_USERNAME"); u != "" { // writes: the operator only
+		reg.SetCredentials(u, os.Getenv("SCHEMA_REGISTRY_PASSWORD"))
+	}
 	register := func(subject, field string) int {
 		s := string(current)
 		i := strings.LastIndex(s, "]")

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,4 +240,56 @@ func TestACLsApplyTwiceChangesNothingTheSecondTime(t *testing.T) {
 			len(second.Create), len(second.Revoke), len(second.Unchanged), len(declared))
 	}
 	t.Logf("first apply: %d created, %d revoked; second: %d unchanged", len(first.Create), len(first.Revoke), len(second.Unchanged))
+}
+
+// TestRegistryTakesWritesFromTheOperatorOnly: the registry answers anyone's reads, refuses an
+// anonymous write (a new schema, a subject's config, a delete) with 401, and takes them from the
+// operator (SCHEMA_REGISTRY_USERNAME / SCHEMA_REGISTRY_PASSWORD of .state/env).
+func TestRegistryTakesWritesFromTheOperatorOnly(t *testing.T) {
+	user, pw := os.Getenv("SCHEMA_REGISTRY_USERNAME"), os.Getenv("SCHEMA_REGISTRY_PASSWORD")
+	if user == "" || pw == "" {
+		t.Fatal("SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD are not set (make e2e loads .state/env)")
+	}
+	subject := "e2e-registry-auth-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	schema := `{"schema":"{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]}"}`
+	call := func(method, path, body string, auth bool) int {
+		t.Helper()
+		req, err := http.NewRequest(method, st.registryURL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		if auth {
+			req.SetBasicAuth(user, pw)
+		}
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodPost, "/subjects/" + subject + "/versions", schema},
+		{http.MethodPut, "/config/" + subject, `{"compatibility":"NONE"}`},
+		{http.MethodPut, "/config", `{"compatibility":"NONE"}`},
+		{http.MethodDelete, "/subjects/" + subject, ""},
+	} {
+		if code := call(c.method, c.path, c.body, false); code != http.StatusUnauthorized {
+			t.Errorf("anonymous %s %s: %d, want 401", c.method, c.path, code)
+		}
+	}
+	if code := call(http.MethodGet, "/subjects", "", false); code != http.StatusOK {
+		t.Errorf("anonymous GET /subjects: %d, want 200 (anyone reads)", code)
+	}
+	if code := call(http.MethodPost, "/subjects/"+subject+"/versions", schema, true); code != http.StatusOK {
+		t.Fatalf("the operator registering under %s: %d, want 200", subject, code)
+	}
+	if code := call(http.MethodPost, "/subjects/"+subject, schema, false); code != http.StatusOK {
+		t.Errorf("anonymous lookup of the registered schema (what todo-api does): %d, want 200", code)
+	}
+	if code := call(http.MethodDelete, "/subjects/"+subject, "", true); code != http.StatusOK {
+		t.Errorf("the operator deleting %s: %d, want 200", subject, code)
+	}
+	_ = call(http.MethodDelete, "/subjects/"+subject+"?permanent=true", "", true)
 }

@@ -354,6 +354,10 @@ ensure_env_file() {
   [[ -n "$todo_pw" ]] || todo_pw=$(rand_hex 16)
   env_get DEBEZIUM_DB_PASSWORD >/dev/null 2>&1 || env_set DEBEZIUM_DB_PASSWORD "$(rand_hex 16)"
   env_get APICURIO_DB_PASSWORD >/dev/null 2>&1 || env_set APICURIO_DB_PASSWORD "$(rand_hex 16)"
+  # the registry's only writer: the operator (pipelinectl schemas register, the stack's global rule);
+  # everyone reads anonymously (todo-api's lookups, the consumers' schemas by id)
+  env_set SCHEMA_REGISTRY_USERNAME operator
+  env_get SCHEMA_REGISTRY_PASSWORD >/dev/null 2>&1 || env_set SCHEMA_REGISTRY_PASSWORD "$(rand_hex 16)"
   env_get JWT_SECRET >/dev/null 2>&1 || env_set JWT_SECRET "$(rand_hex 32)"
   local u
   for u in broker "${KAFKA_USERS[@]}"; do
@@ -905,8 +909,9 @@ write_kafka_targets() {
 # ----------------------------------------------------------------------------------------------------
 
 write_apicurio_config() {
-  local dir="$STATE_DIR/apicurio" pw
+  local dir="$STATE_DIR/apicurio" pw reg_pw
   pw=$(env_get APICURIO_DB_PASSWORD)
+  reg_pw=$(env_get SCHEMA_REGISTRY_PASSWORD) || die "no SCHEMA_REGISTRY_PASSWORD in $ENV_FILE"
   mkdir -p "$dir/config" "$dir/tmp"
   # Quarkus reads ./config/application.properties from its working directory (mode 600: holds a password)
   (
@@ -930,6 +935,19 @@ apicurio.rules.global.compatibility=BACKWARD
 # local development: let developers delete test subjects / versions through the ccompat API
 apicurio.rest.deletion.artifact.enabled=true
 apicurio.rest.deletion.artifact-version.enabled=true
+# writes (new schemas, rules and configs, deletes) by the operator only, HTTP basic against Quarkus'
+# embedded users (no identity provider needed), reads for anyone: role-based authorization with
+# anonymous reads. Checked: anonymous POST/PUT/DELETE answer 401, the operator (sr-admin) 200.
+apicurio.authn.enabled=true
+quarkus.oidc.tenant-enabled=false
+quarkus.http.auth.basic=true
+quarkus.security.users.embedded.enabled=true
+quarkus.security.users.embedded.plain-text=true
+quarkus.security.users.embedded.users.operator=$reg_pw
+quarkus.security.users.embedded.roles.operator=sr-admin
+apicurio.auth.role-based-authorization=true
+apicurio.auth.role-source=token
+apicurio.auth.anonymous-read-access.enabled=true
 # the packaged log format prints a broken date (YYYY-MMx-dd)
 quarkus.log.console.format=%d{yyyy-MM-dd HH:mm:ss,SSS} %p [%c{3.}] (%t) %m%n
 apicurio.storage.snapshot.location=$dir/tmp
@@ -951,7 +969,9 @@ apicurio_check_rule() {
   BACKWARD | BACKWARD_TRANSITIVE | FULL | FULL_TRANSITIVE) return 0 ;;
   esac
   log "Apicurio: global compatibility is '${level:-unknown}'; setting BACKWARD"
-  curl -fsS --max-time 5 -X PUT -H 'Content-Type: application/json' \
+  # as the operator, the credentials through curl's config on stdin (never on a command line)
+  printf 'user = "%s:%s"\n' "$(env_get SCHEMA_REGISTRY_USERNAME)" "$(env_get SCHEMA_REGISTRY_PASSWORD)" |
+    curl -K - -fsS --max-time 5 -X PUT -H 'Content-Type: application/json' \
     -d '{"compatibility":"BACKWARD"}' "http://$HOST:$APICURIO_PORT/apis/ccompat/v7/config" >/dev/null ||
     die "Apicurio: could not set the global compatibility rule"
 }
@@ -960,6 +980,10 @@ start_apicurio() {
   local start java p
   start=$(now_ms)
   write_apicurio_config
+  if conf_changed apicurio "$STATE_DIR/apicurio/config/application.properties"; then
+    log "Apicurio runs with another application.properties than this checkout writes: restarting it"
+    stop_component apicurio "$HOST:$APICURIO_PORT" 30
+  fi
   if is_running apicurio; then
     wait_until "Apicurio" "$APICURIO_TIMEOUT" "$LOG_DIR/apicurio.log" apicurio_ready ||
       die "Apicurio is running (pid $(pid_of apicurio)) but does not answer"
@@ -978,6 +1002,7 @@ start_apicurio() {
     -jar "$APICURIO_DIST/quarkus-run.jar" || die "Apicurio failed to start (log: $LOG_DIR/apicurio.log)"
   wait_ready apicurio "Apicurio" "$APICURIO_TIMEOUT" "$LOG_DIR/apicurio.log" apicurio_ready ||
     die "Apicurio did not become ready (log: $LOG_DIR/apicurio.log)"
+  conf_started apicurio "$STATE_DIR/apicurio/config/application.properties"
   apicurio_check_rule
   printf '%-10s up    %-28s started in %ss\n' apicurio "$HOST:$APICURIO_PORT" "$(elapsed_s "$start")"
 }

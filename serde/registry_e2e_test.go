@@ -26,7 +26,7 @@ func TestRealRegistry(t *testing.T) {
 		url = "http://127.0.0.1:8081/apis/ccompat/v7"
 	}
 	// Each client is fresh so no srclient cache answers for the registry.
-	fresh := func() *srclient.SchemaRegistryClient { return NewRegistryClient(url, 10*time.Second) }
+	fresh := func() *srclient.SchemaRegistryClient { return operatorClient(url) }
 	if _, err := fresh().GetSubjects(); err != nil {
 		t.Fatalf("schema registry not reachable at %s (set SCHEMA_REGISTRY_URL, or bring the local stack up with scripts/stack.sh): %v", url, err)
 	}
@@ -159,7 +159,7 @@ func TestRealRegistryAcrossVersions(t *testing.T) {
 	if url == "" {
 		url = "http://127.0.0.1:8081/apis/ccompat/v7"
 	}
-	fresh := func() *srclient.SchemaRegistryClient { return NewRegistryClient(url, 10*time.Second) }
+	fresh := func() *srclient.SchemaRegistryClient { return operatorClient(url) }
 	if _, err := fresh().GetSubjects(); err != nil {
 		t.Fatalf("schema registry not reachable at %s: %v", url, err)
 	}
@@ -230,4 +230,15 @@ func TestRealRegistryAcrossVersions(t *testing.T) {
 			t.Errorf("%s:\n got id %d %#v, %v\nwant id %d %#v", tc.name, got.SchemaID, got.Event, err, tc.id, tc.want)
 		}
 	}
+}
+
+// operatorClient is a client of the registry at url, authenticated as the operator
+// (SCHEMA_REGISTRY_USERNAME / SCHEMA_REGISTRY_PASSWORD, from .state/env): the local stack's registry
+// takes writes from the operator only.
+func operatorClient(url string) *srclient.SchemaRegistryClient {
+	c := NewRegistryClient(url, 10*time.Second)
+	if u := os.Getenv("SCHEMA_REGISTRY_USERNAME"); u != "" {
+		c.SetCredentials(u, os.Getenv("SCHEMA_REGISTRY_PASSWORD"))
+	}
+	return c
 }

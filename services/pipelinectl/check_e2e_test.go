@@ -30,6 +30,9 @@ func TestE2ESchemasCheckGate(t *testing.T) {
 	env := environ()
 	url := envOr(env, "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7")
 	reg := srclient.NewSchemaRegistryClient(url, srclient.WithClient(&http.Client{Timeout: 10 * time.Second}))
+	if u := env["SCHEMA_REGISTRY_USERNAME"]; u != "" { // writes: the operator only
+		reg.SetCredentials(u, env["SCHEMA_REGISTRY_PASSWORD"])
+	}
 	reg.CachingEnabled(false)
 	if _, err := reg.GetSubjects(); err != nil {
 		t.Fatalf("schema registry not reachable at %s (start the stack with make run): %v", url, err)
@@ -183,6 +186,9 @@ func TestE2ESchemasCheckReadsTheWorkingTree(t *testing.T) {
 	env := environ()
 	url := envOr(env, "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7")
 	reg := srclient.NewSchemaRegistryClient(url, srclient.WithClient(&http.Client{Timeout: 10 * time.Second}))
+	if u := env["SCHEMA_REGISTRY_USERNAME"]; u != "" { // writes: the operator only
+		reg.SetCredentials(u, env["SCHEMA_REGISTRY_PASSWORD"])
+	}
 	reg.CachingEnabled(false)
 	subject := events.Subject(events.Topic, events.TodoCreated{}.RecordName())
 	level, err := reg.GetCompatibilityLevel(subject, true)
