@@ -22,18 +22,25 @@ import (
 	"github.com/todocdc/pipeline/schemas"
 )
 
+// operatorRegistry is a client of the stack's registry (SCHEMA_REGISTRY_URL), not caching, with
+// the operator's credentials where the stack has them (writes are the operator's only), and its URL.
+func operatorRegistry(env map[string]string) (*srclient.SchemaRegistryClient, string) {
+	url := envOr(env, "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7")
+	reg := srclient.NewSchemaRegistryClient(url, srclient.WithClient(&http.Client{Timeout: 10 * time.Second}))
+	if u := env["SCHEMA_REGISTRY_USERNAME"]; u != "" {
+		reg.SetCredentials(u, env["SCHEMA_REGISTRY_PASSWORD"])
+	}
+	reg.CachingEnabled(false)
+	return reg, url
+}
+
 // TestE2ESchemasCheckGate runs the gate against the real registry: version 1 of TodoCreated is
 // registered under a subject of the test's own (random prefix, deleted at the end), and each
 // candidate is checked with `schemas check --schema --subject` under the level its change is
 // about. The gate must reject with its message, or accept, and the registry must agree.
 func TestE2ESchemasCheckGate(t *testing.T) {
 	env := environ()
-	url := envOr(env, "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7")
-	reg := srclient.NewSchemaRegistryClient(url, srclient.WithClient(&http.Client{Timeout: 10 * time.Second}))
-	if u := env["SCHEMA_REGISTRY_USERNAME"]; u != "" { // writes: the operator only
-		reg.SetCredentials(u, env["SCHEMA_REGISTRY_PASSWORD"])
-	}
-	reg.CachingEnabled(false)
+	reg, url := operatorRegistry(env)
 	if _, err := reg.GetSubjects(); err != nil {
 		t.Fatalf("schema registry not reachable at %s (start the stack with make run): %v", url, err)
 	}
@@ -184,12 +191,7 @@ func notFound(err error) bool {
 // the default compatibility.yaml declares). It only reads the registry.
 func TestE2ESchemasCheckReadsTheWorkingTree(t *testing.T) {
 	env := environ()
-	url := envOr(env, "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7")
-	reg := srclient.NewSchemaRegistryClient(url, srclient.WithClient(&http.Client{Timeout: 10 * time.Second}))
-	if u := env["SCHEMA_REGISTRY_USERNAME"]; u != "" { // writes: the operator only
-		reg.SetCredentials(u, env["SCHEMA_REGISTRY_PASSWORD"])
-	}
-	reg.CachingEnabled(false)
+	reg, _ := operatorRegistry(env)
 	subject := events.Subject(events.Topic, events.TodoCreated{}.RecordName())
 	level, err := reg.GetCompatibilityLevel(subject, true)
 	if err != nil {
