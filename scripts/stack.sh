@@ -802,14 +802,15 @@ kafka_apply_acls() {
   log "Kafka ACLs: ${out##*$'\n'}"
 }
 
-# conf_changed NAME FILE — true when NAME runs and was started with another FILE than the one written
-# now (its sha256 in $RUN_DIR/NAME.conf, written by conf_started): e.g. a Kafka from before SASL, which
-# must restart to require it. A running NAME without the record counts as changed.
+# conf_changed NAME FILE — true when NAME runs and was not started by this script with the FILE written
+# now ($RUN_DIR/NAME.conf: the pid and the file's sha256, written by conf_started): e.g. a Kafka from
+# before SASL, which must restart to require it, or one another checkout restarted with its own config.
 conf_changed() {
   is_running "$1" || return 1
-  [[ "$(cat "$RUN_DIR/$1.conf" 2>/dev/null)" != "$(sha256sum <"$2" | awk '{ print $1 }')" ]]
+  [[ "$(cat "$RUN_DIR/$1.conf" 2>/dev/null)" != "$(conf_stamp "$1" "$2")" ]]
 }
-conf_started() { sha256sum <"$2" | awk '{ print $1 }' >"$RUN_DIR/$1.conf"; }
+conf_started() { conf_stamp "$1" "$2" >"$RUN_DIR/$1.conf"; }
+conf_stamp() { printf '%s %s\n' "$(pid_of "$1")" "$(sha256sum <"$2" | awk '{ print $1 }')"; }
 
 # launch_kafka_node N — starts node N's JVM unless it runs (returns at once; kafka_ready says when it
 # serves: with three nodes, none serves before two of them form the quorum).
