@@ -272,7 +272,7 @@ func TestRegistryTakesWritesFromTheOperatorOnly(t *testing.T) {
 	for _, c := range []struct{ method, path, body string }{
 		{http.MethodPost, "/subjects/" + subject + "/versions", schema},
 		{http.MethodPut, "/config/" + subject, `{"compatibility":"NONE"}`},
-		{http.MethodPut, "/config", `{"compatibility":"NONE"}`},
+		{http.MethodPut, "/config", `{"compatibility":"` + globalLevel(t) + `"}`}, // the level in force: harmless were it taken
 		{http.MethodDelete, "/subjects/" + subject, ""},
 	} {
 		if code := call(c.method, c.path, c.body, false); code != http.StatusUnauthorized {
@@ -292,4 +292,16 @@ func TestRegistryTakesWritesFromTheOperatorOnly(t *testing.T) {
 		t.Errorf("the operator deleting %s: %d, want 200", subject, code)
 	}
 	_ = call(http.MethodDelete, "/subjects/"+subject+"?permanent=true", "", true)
+}
+
+// globalLevel is the registry's global compatibility level (read anonymously).
+func globalLevel(t *testing.T) string {
+	t.Helper()
+	var c struct {
+		Level string `json:"compatibilityLevel"`
+	}
+	if err := getJSON(context.Background(), st.registryURL+"/config", &c); err != nil || c.Level == "" {
+		t.Fatalf("the registry's global level: %v %+v", err, c)
+	}
+	return c.Level
 }
