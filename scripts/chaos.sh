@@ -20,8 +20,12 @@ switch_to() {
   log "chaos: switching the pipeline to $1 Kafka broker(s)"
   "$REPO_DIR/scripts/services.sh" stop
   "$REPO_DIR/scripts/stack.sh" down
-  BROKERS=$1 "$REPO_DIR/scripts/run.sh" >/dev/null
+  BROKERS=$1 WORKERS=$workers "$REPO_DIR/scripts/run.sh" >/dev/null
 }
+
+# the Connect workers that run now: a switch brings the same number back
+workers=1
+if is_running connect2; then workers=2; fi
 
 running=1
 if [[ -s "$RUN_DIR/kafka.brokers" ]] && is_running kafka; then running=$(<"$RUN_DIR/kafka.brokers"); fi

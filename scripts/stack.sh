@@ -1075,9 +1075,11 @@ connector.client.config.override.policy=None
 scheduled.rebalance.max.delay.ms=0
 # Exactly-once source support (KIP-618): connectors may set exactly.once.support=required and
 # transaction.boundary=poll; after a worker crash the new worker waits at most the producer transaction
-# timeout for the dead task's open transaction (10 s here instead of 60 s)
+# timeout for the dead task's open transaction (10 s here instead of 60 s). With three brokers, 30 s: a
+# SIGKILLed node that led partitions and the quorum held the task's transaction ~13 s, and a transaction
+# that expires fails the task for good (make chaos BROKERS=3, kafka3-kill-controller)
 exactly.once.source.support=enabled
-producer.transaction.timeout.ms=10000
+producer.transaction.timeout.ms=$(((BROKERS == 3) ? 30000 : 10000))
 # secrets in connector configs: \${env:DEBEZIUM_DB_PASSWORD} (the worker's environment holds DEBEZIUM_* only)
 # or \${file:$secrets/debezium.properties:DEBEZIUM_DB_PASSWORD}
 config.providers=env,file
