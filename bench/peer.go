@@ -39,7 +39,8 @@ type forwarder struct {
 }
 
 func (b *bench) startForwarder(poll time.Duration) (*forwarder, error) {
-	cmd := exec.Command(b.c.PeerBin, "forward", "-db", b.c.TodoDB, "-brokers", b.c.Bootstrap, "-topic", peerTopic, "-poll", poll.String())
+	cmd := exec.Command(b.c.PeerBin, "forward", "-brokers", b.c.Bootstrap, "-topic", peerTopic, "-poll", poll.String())
+	cmd.Env = b.peerEnv()
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", b.c.PeerBin, err)
@@ -112,9 +113,9 @@ func (b *bench) peer(ctx context.Context, rep *Report) error {
 		b.log.Info("peer step", "rate", rate)
 		comps := b.components(fwd.component())
 		cpu0 := sampleCPU(comps)
-		cmd := exec.CommandContext(ctx, b.c.PeerBin, "load", "-db", b.c.TodoDB, "-topic", peerTopic, "-rate", fmt.Sprint(rate),
+		cmd := exec.CommandContext(ctx, b.c.PeerBin, "load", "-topic", peerTopic, "-rate", fmt.Sprint(rate),
 			"-duration", b.c.StepDuration.String(), "-workers", strconv.Itoa(b.c.Workers), "-payload", hex.EncodeToString(payload))
-		cmd.Stderr = os.Stderr
+		cmd.Env, cmd.Stderr = b.peerEnv(), os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
 			return fmt.Errorf("bench-peer load: %w", err)
@@ -160,9 +161,9 @@ func (b *bench) peer(ctx context.Context, rep *Report) error {
 	// catch-up: the forwarder stopped, the backlog written, the forwarder started
 	fwd.stop()
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, b.c.PeerBin, "fill", "-db", b.c.TodoDB, "-topic", peerTopic, "-n", strconv.Itoa(b.c.PeerCatchUp),
+	cmd := exec.CommandContext(ctx, b.c.PeerBin, "fill", "-topic", peerTopic, "-n", strconv.Itoa(b.c.PeerCatchUp),
 		"-payload", hex.EncodeToString(payload))
-	cmd.Stderr = os.Stderr
+	cmd.Env, cmd.Stderr = b.peerEnv(), os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("bench-peer fill: %w", err)
@@ -242,4 +243,14 @@ func medians(all []SerdeResult) []SerdeResult {
 		out = append(out, rs[len(rs)/2])
 	}
 	return out
+}
+
+// peerEnv is the environment of a bench-peer process: the database URL (with its password) and the
+// Kafka credentials go there, not on a command line that any user's ps shows.
+func (b *bench) peerEnv() []string {
+	env := append(os.Environ(), "TODO_API_DATABASE_URL="+b.c.TodoDB)
+	if s := b.c.Kafka.Security; s.Username != "" {
+		env = append(env, "KAFKA_SASL_USERNAME="+s.Username, "KAFKA_SASL_PASSWORD="+s.Password, "KAFKA_SASL_MECHANISM="+s.Mechanism)
+	}
+	return env
 }

@@ -60,7 +60,7 @@ func main() {
 	cmd := os.Args[1]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	var f flags
-	fs.StringVar(&f.db, "db", os.Getenv("TODO_API_DATABASE_URL"), "PostgreSQL URL (the todos database)")
+	fs.StringVar(&f.db, "db", os.Getenv("TODO_API_DATABASE_URL"), "PostgreSQL URL (the todos database; default $TODO_API_DATABASE_URL: give the password there, not on a command line)")
 	fs.StringVar(&f.brokers, "brokers", os.Getenv("KAFKA_BOOTSTRAP_SERVERS"), "Kafka bootstrap servers, comma-separated")
 	fs.StringVar(&f.topic, "topic", "bench.peer.events", "destination Kafka topic")
 	fs.DurationVar(&f.poll, "poll", 50*time.Millisecond, "forward: watermill-sql's PollInterval (its default is 1s)")
@@ -120,6 +120,9 @@ func forward(ctx context.Context, f flags, log *slog.Logger) error {
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Idempotent = true
 	sc.Net.MaxOpenRequests = 1 // sarama's condition for idempotence
+	if err := setSASL(sc); err != nil {
+		return err
+	}
 	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
 		Brokers: strings.Split(f.brokers, ","),
 		Marshaler: kafka.NewWithPartitioningMarshaler(func(_ string, m *message.Message) (string, error) {
