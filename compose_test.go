@@ -168,7 +168,9 @@ type envVar struct {
 
 // programEnv parses the Go files of services/<program> for `env:"NAME,required"` and
 // `envDefault:"..."` struct tags (caarlos0/env, the services' configuration), following an
-// embedded struct of another package of the module (consumer.EnvConfig) into its directory.
+// embedded struct of the same or another package of the module (consumer.EnvConfig,
+// kafkaconf.Client's Security) into its directory, and for the variables a program looks up in its
+// environment map by name (pipelinectl's environ["SCHEMA_REGISTRY_PASSWORD"]).
 func programEnv(t *testing.T, program string) map[string]envVar {
 	t.Helper()
 	vars := map[string]envVar{}
@@ -194,9 +196,28 @@ func envTags(t *testing.T, dir, typeName string, vars map[string]envVar) {
 			if ts, ok := n.(*ast.TypeSpec); ok && typeName != "" && ts.Name.Name != typeName {
 				return false
 			}
+			if _, ok := n.(*ast.FuncDecl); ok && typeName != "" {
+				return false // only the struct typeName's fields, not the signatures of its methods
+			}
+			if ix, ok := n.(*ast.IndexExpr); ok && typeName == "" {
+				if sel, ok := ix.X.(*ast.SelectorExpr); ok && sel.Sel.Name == "environ" {
+					if lit, ok := ix.Index.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						name, _ := strconv.Unquote(lit.Value)
+						vars[name] = envVar{name: name}
+					}
+				}
+			}
 			field, ok := n.(*ast.Field)
 			if !ok {
 				return true
+			}
+			if id, ok := field.Type.(*ast.Ident); ok && len(field.Names) == 0 && typeName != "" && id.Name != typeName && id.Obj != nil {
+				// an embedded struct declared in the same file (func signatures' unnamed params are no struct)
+				if ts, ok := id.Obj.Decl.(*ast.TypeSpec); ok {
+					if _, ok := ts.Type.(*ast.StructType); ok {
+						envTags(t, dir, id.Name, vars)
+					}
+				}
 			}
 			if sel, ok := field.Type.(*ast.SelectorExpr); ok && len(field.Names) == 0 {
 				if pkg, ok := sel.X.(*ast.Ident); ok {
