@@ -33,6 +33,7 @@ type composeService struct {
 		Target     string `yaml:"target"`
 		Dockerfile string `yaml:"dockerfile"`
 	} `yaml:"build"`
+	Entrypoint  []string                              `yaml:"entrypoint"`
 	Command     []string                              `yaml:"command"`
 	Environment map[string]string                     `yaml:"environment"`
 	Ports       []string                              `yaml:"ports"`
@@ -621,6 +622,52 @@ func TestConnectWorkersSecurityAndExactlyOnce(t *testing.T) {
 			t.Errorf("%s: org.apache.kafka.disallowed.login.modules is changed from its safe default", name)
 		}
 	}
+	// Kafka as User:connect: the SASL settings of the worker and its clients, the password by reference
+	// to the file of the FileConfigProvider's allowed path (stack.sh's $secrets; compose's start.sh writes
+	// it), never literal
+	secrets := compose["config.providers.file.param.allowed.paths"]
+	if stack["config.providers.file.param.allowed.paths"] != "$secrets" || secrets == "" {
+		t.Errorf("file provider paths: compose %q, local stack %q", secrets, stack["config.providers.file.param.allowed.paths"])
+	}
+	saslKey := regexp.MustCompile(`^((producer|consumer|admin)\.)?(security\.protocol|sasl\.mechanism|sasl\.jaas\.config)$|^config\.providers(\.file\.class)?$`)
+	n := 0
+	for k, v := range stack {
+		if !saslKey.MatchString(k) {
+			continue
+		}
+		n++
+		want := strings.ReplaceAll(strings.ReplaceAll(v, `\$`, `$`), "$secrets", secrets)
+		if compose[k] != want {
+			t.Errorf("%s: compose worker %q, local stack %q", k, compose[k], want)
+		}
+		if strings.HasSuffix(k, "sasl.jaas.config") && !strings.Contains(compose[k], `password="${file:`+secrets+`/`) {
+			t.Errorf("%s: the password is not a ${file:...} reference: %q", k, compose[k])
+		}
+	}
+	if n != 14 {
+		t.Errorf("found %d SASL and provider settings in stack.sh's worker config, want 14", n)
+	}
+	c, _ := loadCompose(t)
+	conn := c.Services["connect"]
+	if !strings.HasPrefix(conn.Environment["KAFKA_CONNECT_PASSWORD"], "${KAFKA_CONNECT_PASSWORD:") {
+		t.Errorf("connect: KAFKA_CONNECT_PASSWORD=%q, want a reference to .env's", conn.Environment["KAFKA_CONNECT_PASSWORD"])
+	}
+	startSh, err := os.ReadFile("docker/connect/start.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(startSh), `>`+secrets+`/kafka.properties`) || !strings.Contains(string(startSh), "unset KAFKA_CONNECT_PASSWORD") {
+		t.Errorf("docker/connect/start.sh does not write %s/kafka.properties and drop the variable", secrets)
+	}
+	if df, _ := os.ReadFile("docker/connect/Dockerfile"); !strings.Contains(string(df), `ENTRYPOINT ["/bin/sh", "/opt/connect/start.sh"]`) {
+		t.Error("the Connect image does not start through docker/connect/start.sh")
+	}
+	// the providers a worker may use at all (automatic.config.providers): the local stack's
+	m := regexp.MustCompile(`-Dorg\.apache\.kafka\.automatic\.config\.providers=(\S+)`).FindStringSubmatch(conn.Environment["KAFKA_OPTS"])
+	if m == nil || m[1] != stackVar(t, "CONFIG_PROVIDER_CLASSES") {
+		t.Errorf("connect KAFKA_OPTS allows providers %v, local stack %s", m, stackVar(t, "CONFIG_PROVIDER_CLASSES"))
+	}
+
 	// the local stack's REST API listens on loopback only ($HOST is 127.0.0.1)
 	if stackVar(t, "HOST") != "127.0.0.1" || !strings.HasPrefix(stack["listeners"], "http://$HOST:") {
 		t.Errorf("local stack Connect REST listeners %q (HOST=%s): want loopback only", stack["listeners"], stackVar(t, "HOST"))
@@ -631,7 +678,6 @@ func TestConnectWorkersSecurityAndExactlyOnce(t *testing.T) {
 	}
 
 	// every ${env:X} the connector files use is in the compose worker's environment and allowed
-	c, _ := loadCompose(t)
 	files, _ := filepath.Glob("connectors/*.json")
 	allow := regexp.MustCompile(compose["config.providers.env.param.allowlist.pattern"])
 	for _, f := range files {
@@ -720,6 +766,285 @@ func TestComposePrometheusMatchesTheLocalStack(t *testing.T) {
 			}
 			if !slices.Contains(svc.Volumes, "./monitoring/jmx/"+job+".yml:"+m[2]+":ro") {
 				t.Errorf("service %s: the agent's config %s is not monitoring/jmx/%s.yml (volumes %v)", host, m[2], job, svc.Volumes)
+			}
+		}
+	}
+}
+
+// heredoc returns the body of the first here-document of file whose opening line matches start (a
+// regular expression up to and including "<<EOF"), unexpanded.
+func heredoc(t *testing.T, file, start string) string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)` + start + `\n(.*?)\nEOF\n`).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatalf("%s: no here-document after %q", file, start)
+	}
+	return m[1]
+}
+
+// shellLine returns the line of file that matches re (its first submatch), or fails.
+func shellLine(t *testing.T, file, re string) string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)` + re).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatalf("%s: no line matching %q", file, re)
+	}
+	return m[1]
+}
+
+// TestComposeKafkaSecurityMatchesTheLocalStack: the compose broker (docker/kafka/start.sh) runs with the
+// security settings scripts/stack.sh's kafka_security_config writes: the same SASL mechanisms and JAAS
+// settings, authorizer, allow.everyone.if.no.acl.found=false and super users. Its extra HOST listener
+// (the host's 127.0.0.1:9092) requires SASL too, with SCRAM-SHA-512 only.
+func TestComposeKafkaSecurityMatchesTheLocalStack(t *testing.T) {
+	stack := properties(heredoc(t, "scripts/stack.sh", `kafka_security_config\(\) \{[^\n]*\n(?:[^\n]*\n)*?\s*cat <<EOF`))
+	compose := properties(heredoc(t, "docker/kafka/start.sh", `cat >"\$conf" <<EOF`))
+	if len(stack) < 10 {
+		t.Fatalf("found only %d settings in stack.sh's kafka_security_config", len(stack))
+	}
+	for k, v := range stack {
+		if k == "listener.security.protocol.map" {
+			continue
+		}
+		if compose[k] != v {
+			t.Errorf("%s: compose broker %q, local stack %q", k, compose[k], v)
+		}
+	}
+	for k, want := range map[string]string{
+		"authorizer.class.name":          "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"allow.everyone.if.no.acl.found": "false",
+		"super.users":                    "User:broker;User:admin",
+	} {
+		if stack[k] != want {
+			t.Errorf("local stack %s=%q, want %q", k, stack[k], want)
+		}
+	}
+	// the JAAS settings reference $plain: the same User:broker login module on both sides
+	plainRE := `^\s*plain="(.*)"$`
+	if s, c := shellLine(t, "scripts/stack.sh", plainRE), shellLine(t, "docker/kafka/start.sh", plainRE); s != c {
+		t.Errorf("User:broker's PLAIN JAAS settings differ: compose %q, local stack %q", c, s)
+	}
+	if s, c := shellLine(t, "scripts/stack.sh", `^\s*(pw=\$\(env_get KAFKA_BROKER_PASSWORD\))`), shellLine(t, "docker/kafka/start.sh", `^(pw=.*)$`); !strings.Contains(s, "KAFKA_BROKER_PASSWORD") || c != "pw=$KAFKA_BROKER_PASSWORD" {
+		t.Errorf("User:broker's password: compose %q, local stack %q: want KAFKA_BROKER_PASSWORD on both", c, s)
+	}
+	// every listener requires SASL, and offers only mechanisms the local stack's client listener offers
+	protocols := map[string]string{}
+	for _, e := range strings.Split(compose["listener.security.protocol.map"], ",") {
+		l, p, _ := strings.Cut(e, ":")
+		protocols[l] = p
+	}
+	for _, e := range strings.Split(stack["listener.security.protocol.map"], ",") {
+		l, p, _ := strings.Cut(e, ":")
+		if protocols[l] != p {
+			t.Errorf("listener %s: compose %q, local stack %q", l, protocols[l], p)
+		}
+	}
+	clientMechs := strings.Split(stack["listener.name.client.sasl.enabled.mechanisms"], ",")
+	for _, l := range strings.Split(compose["listeners"], ",") {
+		name, _, _ := strings.Cut(l, "://")
+		if p := protocols[name]; p != "SASL_PLAINTEXT" && p != "SASL_SSL" {
+			t.Errorf("compose listener %s has protocol %q: want SASL", name, p)
+		}
+		lower := strings.ToLower(name)
+		mechs := compose["listener.name."+lower+".sasl.enabled.mechanisms"]
+		if mechs == "" {
+			t.Errorf("compose listener %s enables no SASL mechanism", name)
+		}
+		for _, m := range strings.Split(mechs, ",") {
+			if name != "CONTROLLER" && !slices.Contains(clientMechs, m) {
+				t.Errorf("compose listener %s offers %s, which the local stack's client listener does not", name, m)
+			}
+			if compose["listener.name."+lower+"."+strings.ToLower(m)+".sasl.jaas.config"] == "" {
+				t.Errorf("compose listener %s offers %s without its JAAS settings", name, m)
+			}
+		}
+	}
+	if got := compose["listener.name.host.sasl.enabled.mechanisms"]; got != "SCRAM-SHA-512" {
+		t.Errorf("the host's listener offers %q: want SCRAM-SHA-512 only (User:broker's PLAIN stays inside)", got)
+	}
+	c, _ := loadCompose(t)
+	k := c.Services["kafka"]
+	if !slices.Equal(k.Entrypoint, []string{"/bin/sh", "/docker/kafka/start.sh"}) || !slices.Contains(k.Volumes, "./docker/kafka:/docker/kafka:ro") {
+		t.Errorf("service kafka does not run docker/kafka/start.sh: entrypoint %v, volumes %v", k.Entrypoint, k.Volumes)
+	}
+	if k.Healthcheck == nil || !strings.Contains(strings.Join(k.Healthcheck.Test, " "), "--command-config /tmp/kafka/broker-client.properties") {
+		t.Error("the kafka health check does not authenticate (an anonymous client is refused)")
+	}
+}
+
+// aclFile is topics/acls.yaml, as far as these tests read it.
+type aclFile struct {
+	Principals []struct {
+		Principal string `yaml:"principal"`
+		Grants    []struct {
+			Resource   string   `yaml:"resource"`
+			Name       string   `yaml:"name"`
+			Pattern    string   `yaml:"pattern"`
+			Operations []string `yaml:"operations"`
+		} `yaml:"grants"`
+	} `yaml:"principals"`
+}
+
+// TestComposeKafkaPrincipals: each party runs as its own principal: each consumer as the principal
+// topics/acls.yaml grants its consumer group, pipelinectl as the operator (the ACL job as admin),
+// Connect as User:connect; todo-api has no Kafka credentials. Every principal used is a SCRAM user of
+// the kafka-users job (and of the local stack's KAFKA_USERS), its password a .env reference.
+func TestComposeKafkaPrincipals(t *testing.T) {
+	c, _ := loadCompose(t)
+	raw, err := os.ReadFile("topics/acls.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acls aclFile
+	if err := yaml.Unmarshal(raw, &acls); err != nil {
+		t.Fatalf("topics/acls.yaml: %v", err)
+	}
+	groupReaders := map[string][]string{} // group -> principals that may read (join) it
+	principals := map[string]bool{}
+	for _, p := range acls.Principals {
+		principals[p.Principal] = true
+		for _, g := range p.Grants {
+			if g.Resource == "group" && g.Pattern == "" && slices.Contains(g.Operations, "Read") {
+				groupReaders[g.Name] = append(groupReaders[g.Name], p.Principal)
+			}
+		}
+	}
+	usersJob, ok := c.Services["kafka-users"]
+	if !ok {
+		t.Fatal("no kafka-users service")
+	}
+	users := strings.Fields(usersJob.Environment["KAFKA_USERS"])
+	stackUsers := strings.Fields(shellLine(t, "scripts/stack.sh", `^KAFKA_USERS=\(([^)]*)\)`))
+	for _, u := range users {
+		if !slices.Contains(stackUsers, u) {
+			t.Errorf("kafka-users creates %s, which the local stack's KAFKA_USERS %v does not", u, stackUsers)
+		}
+		v := "KAFKA_" + strings.ToUpper(strings.ReplaceAll(u, "-", "_")) + "_PASSWORD"
+		if !strings.HasPrefix(usersJob.Environment[v], "${"+v+":") {
+			t.Errorf("kafka-users: %s=%q, want a reference to .env's %s", v, usersJob.Environment[v], v)
+		}
+		if u != "admin" && !principals["User:"+u] {
+			t.Errorf("SCRAM user %s has no grants in topics/acls.yaml", u)
+		}
+	}
+	if !strings.HasPrefix(usersJob.Environment["KAFKA_BROKER_PASSWORD"], "${KAFKA_BROKER_PASSWORD:") ||
+		c.Services["kafka"].Environment["KAFKA_BROKER_PASSWORD"] != usersJob.Environment["KAFKA_BROKER_PASSWORD"] {
+		t.Error("kafka-users and kafka do not both take User:broker's password from .env's KAFKA_BROKER_PASSWORD")
+	}
+
+	consumers := 0
+	for name, s := range c.Services {
+		user, hasUser := s.Environment["KAFKA_SASL_USERNAME"]
+		if name == "todo-api" {
+			for k := range s.Environment {
+				if strings.HasPrefix(k, "KAFKA_") || strings.HasPrefix(k, "SCHEMA_REGISTRY_USER") || strings.HasPrefix(k, "SCHEMA_REGISTRY_PASS") {
+					t.Errorf("todo-api sets %s: it has no Kafka or registry credentials", k)
+				}
+			}
+			continue
+		}
+		if s.Build == nil || s.Build.Target == "" {
+			continue
+		}
+		vars := programEnv(t, s.Build.Target)
+		if _, readsKafka := vars["KAFKA_SASL_USERNAME"]; !readsKafka {
+			continue
+		}
+		if !hasUser {
+			t.Errorf("service %s (a Kafka client) has no KAFKA_SASL_USERNAME", name)
+			continue
+		}
+		v := "KAFKA_" + strings.ToUpper(strings.ReplaceAll(user, "-", "_")) + "_PASSWORD"
+		if !strings.HasPrefix(s.Environment["KAFKA_SASL_PASSWORD"], "${"+v+":") {
+			t.Errorf("service %s: KAFKA_SASL_PASSWORD=%q, want a reference to .env's %s", name, s.Environment["KAFKA_SASL_PASSWORD"], v)
+		}
+		if !slices.Contains(users, user) {
+			t.Errorf("service %s authenticates as %s, which kafka-users does not create", name, user)
+		}
+		switch {
+		case s.Build.Target == "pipelinectl" && name == "acls":
+			if user != "admin" {
+				t.Errorf("the ACL job runs as %s, want admin", user)
+			}
+		case s.Build.Target == "pipelinectl":
+			if user != "operator" {
+				t.Errorf("service %s (pipelinectl) runs as %s, want operator", name, user)
+			}
+		default: // a consumer: the principal that topics/acls.yaml lets read its group
+			consumers++
+			group := vars["GROUP_ID"].def
+			if g, set := s.Environment["GROUP_ID"]; set {
+				group = g
+			}
+			if group == "" || !slices.Equal(groupReaders[group], []string{"User:" + user}) {
+				t.Errorf("service %s runs as User:%s in group %q, which topics/acls.yaml lets %v read", name, user, group, groupReaders[group])
+			}
+		}
+	}
+	if consumers < 2 {
+		t.Errorf("found %d consumer services with their own principal, want notifier and analytics", consumers)
+	}
+	if principals["User:todo-api"] {
+		t.Error("topics/acls.yaml grants todo-api something: it has no Kafka principal")
+	}
+
+	// the ACLs are applied, as admin, before Connect, the consumers and the operator's jobs connect
+	a, ok := c.Services["acls"]
+	if !ok || !a.oneShot() || !slices.Equal(a.Command, []string{"acls", "apply", "-f", "topics/acls.yaml"}) ||
+		a.Build == nil || a.Build.Target != "pipelinectl" || !slices.Contains(a.Volumes, "./topics:/work/topics:ro") {
+		t.Fatalf("no one-shot acls service running pipelinectl acls apply -f topics/acls.yaml with topics/ mounted: %+v", a)
+	}
+	if a.DependsOn["kafka-users"].Condition != "service_completed_successfully" {
+		t.Error("the acls job does not wait for the SCRAM users (kafka-users)")
+	}
+	for _, svc := range []string{"connect", "notifier", "analytics", "init"} {
+		if c.Services[svc].DependsOn["acls"].Condition != "service_completed_successfully" {
+			t.Errorf("service %s does not wait for the acls job to complete", svc)
+		}
+	}
+}
+
+// TestComposeRegistryWritesByTheOperatorOnly: the compose registry runs with the local stack's
+// authentication and authorization settings (as Quarkus environment variables), and the pipelinectl
+// jobs log in as its embedded operator.
+func TestComposeRegistryWritesByTheOperatorOnly(t *testing.T) {
+	stack := properties(heredoc(t, "scripts/stack.sh", `cat >"\$dir/config/application.properties" <<EOF`))
+	c, _ := loadCompose(t)
+	reg := c.Services["registry"].Environment
+	envName := regexp.MustCompile(`[^A-Za-z0-9]`)
+	n, operator := 0, ""
+	for k, v := range stack {
+		if !regexp.MustCompile(`^(apicurio\.authn?\.|quarkus\.oidc\.|quarkus\.http\.auth\.|quarkus\.security\.)`).MatchString(k) {
+			continue
+		}
+		n++
+		e := strings.ToUpper(envName.ReplaceAllString(k, "_"))
+		if u, ok := strings.CutPrefix(k, "quarkus.security.users.embedded.users."); ok {
+			operator = u
+			if v != "$reg_pw" || !strings.HasPrefix(reg[e], "${SCHEMA_REGISTRY_PASSWORD:") {
+				t.Errorf("%s: compose %q, local stack %q: want the operator's password from SCHEMA_REGISTRY_PASSWORD", e, reg[e], v)
+			}
+			continue
+		}
+		if reg[e] != v {
+			t.Errorf("registry %s=%q, local stack %s=%q", e, reg[e], k, v)
+		}
+	}
+	if n < 8 || operator == "" || stack["apicurio.auth.role-based-authorization"] != "true" {
+		t.Fatalf("found %d auth settings (operator %q) in stack.sh's Apicurio config", n, operator)
+	}
+	for name, s := range c.Services {
+		if s.Build != nil && s.Build.Target == "pipelinectl" && name != "acls" {
+			if s.Environment["SCHEMA_REGISTRY_USERNAME"] != operator || s.Environment["SCHEMA_REGISTRY_PASSWORD"] != reg["QUARKUS_SECURITY_USERS_EMBEDDED_USERS_"+strings.ToUpper(operator)] {
+				t.Errorf("service %s does not log in to the registry as its operator %s", name, operator)
 			}
 		}
 	}
