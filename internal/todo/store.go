@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/todocdc/pipeline/events"
@@ -26,6 +28,8 @@ type Store struct {
 	db  *sqlx.DB
 	ser Serializer
 	now func() time.Time
+	// Log receives what settle found out about a COMMIT that got no answer; slog.Default() when nil.
+	Log *slog.Logger
 }
 
 // NewStore returns a Store on db that encodes events with ser.
@@ -81,7 +85,7 @@ func (s *Store) Create(ctx context.Context, userID, title, priority string, also
 			return t, nil
 		}
 	}
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, created(t.ID), func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, insertTodoSQL, todoInsertArgs(t)...); err != nil {
 			return fmt.Errorf("insert todo: %w", err)
 		}
@@ -108,7 +112,7 @@ func (s *Store) createPipelined(ctx context.Context, t Todo, m outbox.Message) (
 	b.Queue(insertTodoSQL, todoInsertArgs(t)...)
 	b.Queue(outbox.InsertSQL, m.InsertArgs()...)
 	b.Queue(outbox.DeleteSQL, m.ID)
-	done, err = s.sendBatch(ctx, b)
+	done, err = s.sendBatch(ctx, b, created(t.ID))
 	if err != nil {
 		return true, fmt.Errorf("create todo %s: %w", t.ID, err)
 	}
@@ -116,8 +120,9 @@ func (s *Store) createPipelined(ctx context.Context, t Todo, m outbox.Message) (
 }
 
 // sendBatch sends b on one of the pool's connections as one implicit transaction; done is false
-// (and nothing sent) when the connection is not pgx's.
-func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch) (done bool, err error) {
+// (and nothing sent) when the connection is not pgx's. A batch that got no answer is settled with
+// committed (see settle).
+func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch, committed outcome) (done bool, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return true, fmt.Errorf("connection: %w", err)
@@ -131,6 +136,9 @@ func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch) (done bool, err err
 		done = true
 		return c.Conn().SendBatch(ctx, b).Close()
 	})
+	if err != nil && done {
+		return done, s.settle(ctx, err, committed)
+	}
 	return done, err
 }
 
@@ -196,7 +204,8 @@ func (s *Store) List(ctx context.Context, userID string, q ListQuery) (todos []T
 // (an answer other than 2xx or 412 takes precedence over preconditions).
 func (s *Store) Complete(ctx context.Context, userID string, id uuid.UUID, ifMatch Precondition, also InTx) (Todo, error) {
 	var t Todo
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	// t.Version is the version this change writes once fn has run: read back only after that
+	err := s.inTx(ctx, func(ctx context.Context, q sqlx.QueryerContext) (bool, error) { return reached(ctx, q, id, t.Version) }, func(tx *sqlx.Tx) error {
 		var err error
 		if t, err = lockTodo(ctx, tx, userID, id); err != nil {
 			return err
@@ -227,7 +236,7 @@ func (s *Store) Complete(ctx context.Context, userID string, id uuid.UUID, ifMat
 // Delete removes userID's todo id and records TodoDeleted. A todo whose version ifMatch refuses
 // is ErrPreconditionFailed, and stays.
 func (s *Store) Delete(ctx context.Context, userID string, id uuid.UUID, ifMatch Precondition) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, deleted(id), func(tx *sqlx.Tx) error {
 		t, err := lockTodo(ctx, tx, userID, id)
 		if err != nil {
 			return err
@@ -287,8 +296,9 @@ func (s *Store) message(ctx context.Context, ev events.Event, at time.Time) (out
 	}, nil
 }
 
-// inTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+// inTx runs fn in a transaction, committing when it returns nil and rolling back otherwise. A
+// COMMIT that got no answer is settled with committed (see settle).
+func (s *Store) inTx(ctx context.Context, committed outcome, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -298,7 +308,91 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return s.settle(ctx, fmt.Errorf("commit: %w", err), committed)
 	}
 	return nil
+}
+
+// OutcomeWait is how long a change whose COMMIT got no answer waits for PostgreSQL to answer
+// whether it was committed (a crashed server's recovery takes seconds): within todo-api's 30 s
+// write timeout, with room.
+const OutcomeWait = 10 * time.Second
+
+// outcomeWait is OutcomeWait; tests shorten it.
+var outcomeWait = OutcomeWait
+
+// absentFor is how long reads in a row must find a change absent before settle calls it not
+// committed. One read is not enough: in a crash, a backend that has not died yet can answer while
+// the committing backend, killed after its commit record was flushed and before it was marked
+// committed in shared memory, still shows the change as in progress; recovery then commits it. A
+// crash kills every backend, so reads that keep answering for this long are from a server that
+// did not crash or has recovered: both say what is durable.
+var absentFor = time.Second
+
+// outcome reads back, on a connection of its own, whether one change is in the database.
+type outcome func(ctx context.Context, q sqlx.QueryerContext) (bool, error)
+
+func created(id uuid.UUID) outcome {
+	return func(ctx context.Context, q sqlx.QueryerContext) (ok bool, err error) {
+		err = sqlx.GetContext(ctx, q, &ok, `SELECT EXISTS (SELECT 1 FROM todos WHERE id = $1)`, id)
+		return ok, err
+	}
+}
+
+func deleted(id uuid.UUID) outcome {
+	return func(ctx context.Context, q sqlx.QueryerContext) (ok bool, err error) {
+		err = sqlx.GetContext(ctx, q, &ok, `SELECT NOT EXISTS (SELECT 1 FROM todos WHERE id = $1)`, id)
+		return ok, err
+	}
+}
+
+// reached: the todo is at version (or later: a later change follows only a committed one).
+func reached(ctx context.Context, q sqlx.QueryerContext, id uuid.UUID, version int64) (ok bool, err error) {
+	err = sqlx.GetContext(ctx, q, &ok, `SELECT EXISTS (SELECT 1 FROM todos WHERE id = $1 AND version >= $2)`, id, version)
+	return ok, err
+}
+
+func (s *Store) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// settle decides a change whose COMMIT (or one-round-trip batch) failed with err. PostgreSQL's own
+// error (*pgconn.PgError), or a failure pgx guarantees sent nothing (pgconn.SafeToRetry), is an
+// answer: nothing was committed and err is returned. Otherwise the connection failed while the
+// server may have committed, the case of a crash between the commit record's flush and the answer:
+// committed is asked every 250 ms until PostgreSQL answers: nil when it was committed, err when
+// reads for absentFor in a row found it absent, ErrOutcomeUnknown when OutcomeWait passes first. The request's own
+// cancellation does not stop it: the outcome is what the answer, or the log, must tell.
+func (s *Store) settle(ctx context.Context, err error, committed outcome) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) || pgconn.SafeToRetry(err) {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+	defer cancel()
+	var absentSince time.Time // the first of the reads in a row that found the change absent
+	for {
+		ok, rerr := committed(wctx, s.db)
+		switch {
+		case rerr == nil && ok:
+			s.logger().WarnContext(ctx, "a COMMIT got no answer: read back, it was committed", "err", err)
+			return nil
+		case rerr == nil && absentSince.IsZero():
+			absentSince = time.Now()
+		case rerr == nil && time.Since(absentSince) >= absentFor:
+			s.logger().WarnContext(ctx, "a COMMIT got no answer: read back, it was not committed", "err", err)
+			return err
+		case rerr != nil:
+			absentSince = time.Time{}
+		}
+		select {
+		case <-wctx.Done():
+			s.logger().ErrorContext(ctx, "a COMMIT got no answer and could not be read back", "wait", outcomeWait, "err", err, "read_err", rerr)
+			return fmt.Errorf("%w: %w (reading it back: %v)", ErrOutcomeUnknown, err, rerr)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

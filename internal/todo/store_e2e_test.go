@@ -63,7 +63,7 @@ func TestCreateIsOneRoundTripAndAtomic(t *testing.T) {
 	b.Queue(insertTodoSQL, todoInsertArgs(other)...)
 	b.Queue(outbox.InsertSQL, m.InsertArgs()...)
 	b.Queue(`SELECT 1/0`)
-	if done, err := s.sendBatch(ctx, b); !done || err == nil {
+	if done, err := s.sendBatch(ctx, b, created(other.ID)); !done || err == nil {
 		t.Fatalf("a batch ending in a failing statement: done %v, err %v", done, err)
 	}
 	if err := db.Get(&n, `SELECT count(*) FROM todos WHERE id = $1`, other.ID); err != nil || n != 0 {

@@ -30,6 +30,11 @@ var (
 	// ErrPreconditionFailed means the caller's Precondition refused the todo's current version;
 	// nothing was changed.
 	ErrPreconditionFailed = errors.New("todo has changed: its version does not match the precondition")
+	// ErrOutcomeUnknown means the connection to PostgreSQL failed after a change's COMMIT was sent
+	// and before its answer came, and whether the change was committed could not be read back
+	// within OutcomeWait: it may have been made. A change whose outcome was read back is never
+	// this error: it succeeded, or it failed with the commit's own error.
+	ErrOutcomeUnknown = errors.New("the database connection failed while committing; whether the change was made could not be read back")
 )
 
 // Precondition says whether a change may apply to a todo at its current version (a client's

@@ -287,7 +287,8 @@ func (s *server) change(w http.ResponseWriter, r *http.Request, userID string, b
 
 // fail maps a store error to its response. Anything unexpected (the database or the registry
 // unreachable, a schema not registered) is logged and answered 503: nothing was written, since
-// every change is one transaction, and the client may retry.
+// every change is one transaction (a COMMIT that got no answer was read back by the store), and
+// the client may retry. The one exception is todo.ErrOutcomeUnknown, answered 503 outcome_unknown.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var invalid *todo.ValidationError
 	switch {
@@ -299,6 +300,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.WriteError(w, http.StatusConflict, "already_completed", err.Error())
 	case errors.Is(err, todo.ErrPreconditionFailed):
 		httpapi.WriteError(w, http.StatusPreconditionFailed, "precondition_failed", err.Error()+"; GET it for its current ETag")
+	case errors.Is(err, todo.ErrOutcomeUnknown):
+		s.log.ErrorContext(r.Context(), "commit outcome unknown", "method", r.Method, "path", r.URL.Path, "err", err)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, "outcome_unknown",
+			"the database failed while committing and did not say whether the change was made; GET the todo, or retry a create with the same Idempotency-Key")
 	case errors.Is(err, context.Canceled):
 		// The client went away; nothing to answer.
 	default:

@@ -116,6 +116,7 @@ func run(ctx context.Context, cfg cfg, log *slog.Logger) error {
 		return fmt.Errorf("serializer: %w", err)
 	}
 	store := todo.NewStore(db, ser)
+	store.Log = log
 	idem := idempotency.NewStore(db)
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
