@@ -26,7 +26,7 @@ import (
 // shown with its failure headers, replayed once the cause is gone, and applied exactly once; a
 // forced second replay is skipped as a duplicate.
 func TestE2EDLQReplayAppliesOnce(t *testing.T) {
-	e := ct.LoadEnv(t) // Kafka, the registry, PostgreSQL: this test needs no Connect
+	e := ct.LoadEnv(t)        // Kafka, the registry, PostgreSQL: this test needs no Connect
 	env := asAdmin(environ()) // the test's own scratch topics: outside the operator's ACLs
 	topic, retryTopic, dlqTopic := ct.Topic(t, e, 1), ct.Topic(t, e, 1), ct.Topic(t, e, 1)
 	_, dbURL := ct.Schema(t, e)
